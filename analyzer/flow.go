@@ -70,11 +70,10 @@ type Flow struct {
 	VantageWhy   string // the evidence for the vantage point
 	Verdict      string // one sentence that cites frame numbers
 
-	// TIME_WAIT: which side holds it and until when (Unix ns, capture
-	// time); TimeWaitSide is meaningful only when TimeWait is true.
-	TimeWait      bool
-	TimeWaitSide  Side
-	TimeWaitUntil int64
+	// TimeWaitUntil says, per side (indexed by Side), until when that
+	// side holds TIME_WAIT (Unix ns, capture time); 0 when it does not.
+	// Both are set after a simultaneous close.
+	TimeWaitUntil [2]int64
 
 	// CLOSE_WAIT / FIN_WAIT_2 left at the end of the capture: how long.
 	StuckSide Side
