@@ -7,3 +7,5 @@ require (
 	golang.org/x/net v0.55.0
 	golang.org/x/sys v0.45.0
 )
+
+require github.com/spf13/pflag v1.0.10 // indirect
