@@ -1,6 +1,8 @@
 package analyzer
 
 import (
+	"slices"
+	"strconv"
 	"time"
 
 	"teardown/reassembly"
@@ -11,43 +13,225 @@ type Config struct {
 	// TimeWait is how long the active closer stays in TIME_WAIT (Linux:
 	// TCP_TIMEWAIT_LEN, 60 s). Zero means 60 s.
 	TimeWait time.Duration
+
+	// FrameName formats a frame reference in verdict sentences. nil means
+	// the bare frame number, which is right for a single input; with several
+	// inputs the caller names the file ("a.pcap:12").
+	FrameName func(FrameRef) string
 }
 
 // Stats counts what the analyzer saw.
 type Stats struct {
-	Segments  int64
-	Flows     int64
-	OpenFlows int // flows not yet emitted
-	PeakOpen  int // highest OpenFlows seen
+	Segments  int64 // segments fed
+	Flows     int64 // flow incarnations created
+	OpenFlows int   // flows not yet emitted
+	PeakOpen  int   // highest OpenFlows seen
 }
 
 // Analyzer follows every TCP flow incarnation in a stream of segments, in
 // capture-time order, and emits each flow once its verdict is final: when
 // it is closed and its TIME_WAIT has passed in capture time, or at Close.
-// It is not safe for concurrent use.
+// Memory is bounded by the flows not yet emitted: a 5-tuple is forgotten
+// once its last incarnation is emitted. It is not safe for concurrent use.
 type Analyzer struct {
-	cfg  Config
-	emit func(*Flow)
+	cfg    Config
+	emit   func(*Flow)
+	tuples map[reassembly.Key]*tuple
+	queue  []*flow // closed flows waiting for their TIME_WAIT to pass, oldest first
+	qhead  int
+	now    int64 // latest capture time seen
+	nextID int
+	stats  Stats
+}
+
+// tuple is one 5-tuple: its current incarnation and the one before it,
+// kept so that a late duplicate can be attributed.
+type tuple struct {
+	key   reassembly.Key
+	cur   *flow
+	prev  *flow
+	count int // incarnations so far
 }
 
 // New returns an Analyzer that passes each finished flow to emit. The Flow
 // belongs to the callee.
 func New(cfg Config, emit func(*Flow)) *Analyzer {
-	if cfg.TimeWait == 0 {
+	if cfg.TimeWait <= 0 {
 		cfg.TimeWait = 60 * time.Second
 	}
-	return &Analyzer{cfg: cfg, emit: emit}
+	if cfg.FrameName == nil {
+		cfg.FrameName = func(r FrameRef) string { return strconv.FormatInt(r.Frame, 10) }
+	}
+	return &Analyzer{cfg: cfg, emit: emit, tuples: make(map[reassembly.Key]*tuple)}
 }
 
-// Add feeds one segment. Segments must come in capture order.
+// Stats returns the counters so far.
+func (a *Analyzer) Stats() Stats { return a.stats }
+
+// Add feeds one segment. Segments must come in capture order; a segment
+// earlier than one already seen is processed as if it came at the latest
+// time seen.
 func (a *Analyzer) Add(s *reassembly.Segment) {
-	// Implemented in track.go.
-	_ = s
+	a.stats.Segments++
+	if s.At > a.now {
+		a.now = s.At
+		a.expire()
+	}
+	k, _ := reassembly.KeyOf(s)
+	t := a.tuples[k]
+	if t == nil {
+		t = &tuple{key: k}
+		a.tuples[k] = t
+	}
+	src := reassembly.AddrPort{Addr: s.Src, Port: s.SrcPort}
+	bareSYN := s.Flags&(reassembly.FlagSYN|reassembly.FlagACK|reassembly.FlagRST) == reassembly.FlagSYN
+	f := t.cur
+	if f != nil && bareSYN && f.startsNew(s, src) {
+		// The old incarnation stays reachable as t.prev until its TIME_WAIT
+		// passes, so that late duplicates can be attributed to it.
+		f.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+		if !f.queued {
+			f.queued = true
+			a.queue = append(a.queue, f)
+		}
+		f = nil
+	}
+	if f != nil && t.prev != nil && !bareSYN && f.inc > 1 {
+		if old := t.prev; f.isOldSegment(old, s, src) {
+			f.oldSegment(old, s, src)
+			return
+		}
+	}
+	if f == nil {
+		f = a.newFlow(t, s, src)
+	}
+	f.add(s, src, a)
+	if f.closed && !f.queued {
+		f.queued = true
+		a.queue = append(a.queue, f)
+	}
+}
+
+// newFlow starts the next incarnation of t with segment s.
+func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrPort) *flow {
+	a.nextID++
+	a.stats.Flows++
+	t.count++
+	f := &flow{
+		a:   a,
+		t:   t,
+		id:  a.nextID,
+		inc: t.count,
+	}
+	dst := reassembly.AddrPort{Addr: s.Dst, Port: s.DstPort}
+	switch {
+	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN:
+		f.client, f.server = src, dst
+	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN|reassembly.FlagACK:
+		f.client, f.server = dst, src
+	default:
+		// No handshake: the lower port (a well-known or registered port)
+		// is taken as the server, as Wireshark and Zeek guess.
+		f.dirGuessed = true
+		f.client, f.server = src, dst
+		if guessServer(src.Port, dst.Port) == 0 {
+			f.client, f.server = dst, src
+		}
+	}
+	if t.cur != nil {
+		t.prev = t.cur
+	}
+	if prev := t.prev; prev != nil && prev != f {
+		// A new incarnation while the previous one's active closer is still
+		// in TIME_WAIT: the kernel let a reuse through (tcp_tw_reuse, or a
+		// listener accepting a higher ISN/timestamp).
+		for side := Client; side <= Server; side++ {
+			if prev.st[side] == StateTimeWait && prev.twStart[side] != 0 &&
+				s.At-prev.twStart[side] < int64(a.cfg.TimeWait) {
+				f.flags.Set(FlagReuseInTimeWait)
+				f.reusedAfter = s.At - prev.twStart[side]
+				f.reusedFrom = side
+				f.reusedHolder = prev.endpoint(side)
+			}
+		}
+	}
+	t.cur = f
+	a.stats.OpenFlows++
+	if a.stats.OpenFlows > a.stats.PeakOpen {
+		a.stats.PeakOpen = a.stats.OpenFlows
+	}
+	return f
+}
+
+// guessServer returns 0 if port a looks like the server's, 1 if b does.
+func guessServer(a, b uint16) int {
+	if a < b {
+		return 0
+	}
+	return 1
+}
+
+// expire emits the closed flows whose TIME_WAIT has passed.
+func (a *Analyzer) expire() {
+	tw := int64(a.cfg.TimeWait)
+	for a.qhead < len(a.queue) {
+		f := a.queue[a.qhead]
+		if f.emitted {
+			a.queue[a.qhead] = nil
+			a.qhead++
+			continue
+		}
+		if f.lastAt+tw > a.now {
+			break
+		}
+		a.queue[a.qhead] = nil
+		a.qhead++
+		a.finish(f)
+	}
+	if a.qhead > 1024 && a.qhead*2 > len(a.queue) {
+		n := copy(a.queue, a.queue[a.qhead:])
+		clear(a.queue[n:])
+		a.queue = a.queue[:n]
+		a.qhead = 0
+	}
+}
+
+// finish emits f and forgets its tuple when nothing newer uses it.
+func (a *Analyzer) finish(f *flow) {
+	if f.emitted {
+		return
+	}
+	f.emitted = true
+	a.stats.OpenFlows--
+	// The tuple is forgotten with its newest incarnation; an older one
+	// still waiting is reachable through the queue.
+	if t := f.t; (t.cur == f || t.cur.emitted) && a.tuples[t.key] == t {
+		delete(a.tuples, t.key)
+	}
+	a.emit(f.result())
 }
 
 // Close finishes every flow still open with the verdict the evidence
-// supports (open, close-wait, fin-wait, ...) and emits it.
-func (a *Analyzer) Close() {}
-
-// Stats returns the counters so far.
-func (a *Analyzer) Stats() Stats { return Stats{} }
+// supports (open, close-wait, fin-wait, ...) and emits them in the order
+// they started.
+func (a *Analyzer) Close() {
+	var rest []*flow
+	for _, t := range a.tuples {
+		if t.cur != nil && !t.cur.emitted {
+			rest = append(rest, t.cur)
+		}
+	}
+	for _, f := range a.queue[a.qhead:] {
+		if f != nil && !f.emitted {
+			rest = append(rest, f)
+		}
+	}
+	slices.SortFunc(rest, func(x, y *flow) int { return x.id - y.id })
+	rest = slices.Compact(rest)
+	for _, f := range rest {
+		f.atEnd = true
+		a.finish(f)
+	}
+	a.queue, a.qhead = nil, 0
+	clear(a.tuples)
+}

@@ -1,0 +1,478 @@
+package analyzer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"teardown/reassembly"
+)
+
+// Classification rules, most specific first; the first that applies is the
+// flow's class (the others show up as flags):
+//
+//  1. late-duplicate: a segment of an earlier incarnation of the 5-tuple
+//     reached this one (seen directly, or betrayed by a D-SACK block).
+//  2. refused: the SYN was answered by RST, no SYN/ACK.
+//  3. rst-after-close: the first RST came from a side that had already
+//     sent its FIN; rst-abort: from a side that had not.
+//  4. lost-ack, lost-fin, fin-retransmit: a FIN was sent again and was
+//     then acknowledged. lost-ack when the ACK of the first transmission
+//     was captured before the retransmission, or when the ACK of the
+//     retransmission echoes the TSval of the original FIN (a duplicate does
+//     not update TS.Recent, RFC 7323 §4.3); lost-fin when it echoes the
+//     TSval of the retransmission; fin-retransmit when the capture cannot
+//     tell (no timestamps, or neither matches).
+//  5. simultaneous: both sides sent FIN and neither FIN's ack field
+//     covers the other's FIN.
+//  6. four-way: both FINs sent and acknowledged.
+//  7. close-wait: one FIN acknowledged and the other side never sent one;
+//     fin-wait: a FIN never acknowledged.
+//  8. open: no FIN or RST.
+func (f *flow) classify() (Class, Closer) {
+	closer := CloserNone
+	if f.closing {
+		closer = sideCloser(f.firstClose)
+	}
+	bothFIN := f.fin[Client].ok && f.fin[Server].ok
+	simultaneous := bothFIN && !f.unseenFIN[Client] && !f.unseenFIN[Server] &&
+		!f.finCovers(Client) && !f.finCovers(Server)
+	if simultaneous {
+		closer = CloserBoth
+	}
+	switch {
+	case f.oldSeg.ok:
+		if f.refused {
+			closer = CloserNone
+		}
+		return ClassLateDuplicate, closer
+	case f.refused:
+		return ClassRefused, CloserNone
+	case f.rst.ok && f.fin[f.rstBy].ok && f.fin[f.rstBy].at <= f.rst.at:
+		return ClassRSTAfterClose, closer
+	case f.rst.ok:
+		return ClassRSTAbort, closer
+	}
+	if side, ok := f.retransmittedFIN(); ok {
+		return f.lostWhich(side), closer
+	}
+	switch {
+	case simultaneous:
+		return ClassSimultaneous, closer
+	case bothFIN && f.finAck[Client].ok && f.finAck[Server].ok:
+		return ClassFourWay, closer
+	case f.fin[Client].ok && !f.finAck[Client].ok, f.fin[Server].ok && !f.finAck[Server].ok:
+		return ClassFINWait, closer
+	case f.fin[Client].ok || f.fin[Server].ok:
+		return ClassCloseWait, closer
+	}
+	return ClassOpen, closer
+}
+
+func sideCloser(s Side) Closer {
+	if s == Client {
+		return CloserClient
+	}
+	return CloserServer
+}
+
+// finCovers reports whether side's FIN acknowledged the peer's FIN.
+func (f *flow) finCovers(side Side) bool {
+	fin := &f.fin[side]
+	return fin.hasAck && f.h[side.Other()].AckedFIN(fin.ack)
+}
+
+// retransmittedFIN returns the side whose FIN was sent again and then
+// acknowledged (the client's first if both).
+func (f *flow) retransmittedFIN() (Side, bool) {
+	for _, s := range []Side{Client, Server} {
+		if f.finRetx[s].ok && f.finAck[s].ok {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// lostWhich decides which segment was lost when side's FIN was sent again.
+func (f *flow) lostWhich(side Side) Class {
+	c, _ := f.lossEvidence(side)
+	return c
+}
+
+// lossEvidence returns the class for side's retransmitted FIN and the
+// evidence, as a clause for the verdict sentence.
+func (f *flow) lossEvidence(side Side) (Class, string) {
+	peer := side.Other()
+	fn := f.a.cfg.FrameName
+	orig, retx, ack := f.fin[side], f.finRetx[side], f.finAck[side]
+	if ack.ok && ack.at <= retx.at && ack.ref != retx.ref {
+		return ClassLostACK, fmt.Sprintf("the %s's ACK of it (frame %s) was captured before the retransmission, so it was lost between the capture point and the %s",
+			peer, fn(ack.ref), side)
+	}
+	after := f.ackAfter[side]
+	if !after.ok {
+		after = ack
+	}
+	if after.ok && after.hasTS && orig.hasTS && retx.hasTS && orig.tsval != retx.tsval {
+		switch after.tsecr {
+		case orig.tsval:
+			return ClassLostACK, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the original FIN (frame %s), not %d of the retransmission: the %s had received the first FIN and its ACK was lost",
+				peer, fn(after.ref), after.tsecr, fn(orig.ref), retx.tsval, peer)
+		case retx.tsval:
+			return ClassLostFIN, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the retransmission, not %d of the original FIN (frame %s): the first FIN never reached the %s",
+				peer, fn(after.ref), after.tsecr, orig.tsval, fn(orig.ref), peer)
+		}
+		return ClassFINRetransmit, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, which matches neither FIN's TSval (%d, %d), so the capture cannot tell whether the FIN or the ACK was lost",
+			peer, fn(after.ref), after.tsecr, orig.tsval, retx.tsval)
+	}
+	why := "the segments carry no TCP timestamps"
+	if orig.hasTS && retx.hasTS && orig.tsval == retx.tsval {
+		why = "both FIN transmissions carry the same TSval"
+	}
+	return ClassFINRetransmit, fmt.Sprintf("no ACK of the first FIN was captured before the retransmission and %s, so the capture cannot tell whether the FIN or the %s's ACK was lost", why, peer)
+}
+
+// result builds the public Flow with its verdict.
+func (f *flow) result() *Flow {
+	a := f.a
+	class, closer := f.classify()
+	out := &Flow{
+		ID:           f.id,
+		Stream:       f.id - 1,
+		Incarnation:  f.inc,
+		Client:       f.client,
+		Server:       f.server,
+		DirGuessed:   f.dirGuessed,
+		Class:        class,
+		Flags:        f.flags,
+		ActiveCloser: closer,
+		First:        f.first,
+		Last:         f.last,
+		FirstAt:      f.firstAt,
+		LastAt:       f.lastAt,
+		FinalState:   f.st,
+		Decisive:     map[string]FrameRef{},
+	}
+	for s := Client; s <= Server; s++ {
+		out.Packets[s] = f.h[s].Packets
+		out.Bytes[s] = f.h[s].Bytes()
+		if f.st[s] == StateTimeWait && f.twStart[s] != 0 {
+			out.TimeWaitUntil[s] = f.twStart[s] + int64(a.cfg.TimeWait)
+		}
+	}
+	out.Vantage, out.VantageWhy = f.vantage()
+	if act := f.firstClose; f.closing && f.fin[act].ok && f.fin[act.Other()].ok && !f.unseenFIN[act.Other()] &&
+		f.finAck[act].ok && f.finAck[act].ref == f.fin[act.Other()].ref {
+		out.Flags.Set(FlagPiggybackedFIN)
+	}
+
+	// Stuck half-closed: the capture ended with one side in CLOSE_WAIT.
+	if f.atEnd && (class == ClassCloseWait || class == ClassFINWait) {
+		for s := Client; s <= Server; s++ {
+			if f.fin[s].ok && f.fin[s.Other()].ok == false {
+				out.StuckSide = s.Other()
+				out.StuckFor = a.now - f.fin[s].at
+			}
+		}
+	}
+
+	dec := out.Decisive
+	put := func(name string, r segRef) {
+		if r.ok {
+			dec[name] = r.ref
+		}
+	}
+	put("syn", f.syn)
+	put("syn_ack", f.synAck)
+	put("client_fin", f.fin[Client])
+	put("server_fin", f.fin[Server])
+	if f.closing && f.fin[f.firstClose].ok {
+		put("first_fin", f.fin[f.firstClose])
+	}
+	put("client_fin_ack", f.finAck[Client])
+	put("server_fin_ack", f.finAck[Server])
+	put("client_fin_retransmit", f.finRetx[Client])
+	put("server_fin_retransmit", f.finRetx[Server])
+	put("rst", f.rst)
+	put("old_segment", f.oldSeg)
+	put("old_segment_answer", f.answer)
+	if f.fin[Client].ok && f.fin[Server].ok && f.closing {
+		// The final ACK: the active closer's ACK of the passive FIN.
+		put("final_ack", f.finAck[f.firstClose.Other()])
+	}
+
+	if class == ClassRSTAfterClose && f.rstBy == f.firstClose {
+		// The data after the FIN met a closed socket, not a half-closed
+		// one.
+		out.Flags &^= Flags(FlagHalfClose)
+	}
+	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
+		out.Reset = f.resetInfo(class)
+	}
+	if f.oldSeg.ok {
+		ld := &LateDupInfo{Frame: f.oldSeg.ref, FromIncarnation: f.oldInc, Answer: f.answerText()}
+		if f.answer.ok {
+			r := f.answer.ref
+			ld.AnswerFrame = &r
+		}
+		out.LateDuplicate = ld
+	}
+	out.Verdict = f.verdict(out)
+	out.Events = f.events()
+	return out
+}
+
+func (f *flow) answerText() string {
+	switch {
+	case f.oldViaDSACK:
+		return "D-SACK"
+	case f.answerKind != "":
+		return f.answerKind
+	}
+	return "no answer (dropped)"
+}
+
+// resetInfo names who reset the connection and the likely cause.
+func (f *flow) resetInfo(class Class) *ResetInfo {
+	fn := f.a.cfg.FrameName
+	by, peer := f.rstBy, f.rstBy.Other()
+	ri := &ResetInfo{By: by, Frame: f.rst.ref}
+	switch {
+	case class == ClassRefused:
+		ri.Cause = "nothing listening"
+		ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref), fn(f.syn.ref))
+	case class == ClassRSTAfterClose || f.fin[by].ok:
+		if d := f.dataAfter[by]; d.ok {
+			ri.Cause = "data after close"
+			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
+				by, fn(f.fin[by].ref), d.len, peer, fn(d.ref))
+		} else {
+			ri.Cause = "other"
+			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref))
+		}
+	case f.rst.hasAck == false || !f.rstSeqOK:
+		ri.Cause = "other"
+		ri.Evidence = "the RST is not what a Linux close() sends (RST|ACK at the next sequence number)"
+		if !f.rst.hasAck {
+			ri.Evidence = "the RST carries no ACK, unlike the RST|ACK a Linux close() sends"
+		}
+	default:
+		// close() with unread data: the resetting side had received data
+		// from its peer, acknowledged it, and sent nothing after it.
+		d := f.lastData[peer]
+		own := f.lastData[by]
+		if d.ok && (!own.ok || own.at < d.at) && f.h[by].HasAck && f.h[peer].Nxt.LessThanEq(f.h[by].Ack.Add(1)) {
+			ri.Cause = "close with unread data"
+			ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (frame %s), acknowledged them, and reset without answering: Linux sends RST instead of FIN when close() finds unread data",
+				by, d.len, peer, fn(d.ref))
+		} else {
+			ri.Cause = "linger-0 abort"
+			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER on with linger 0) sends exactly this RST", peer)
+			if un := f.h[by].Nxt.Diff(f.h[peer].Ack); f.h[peer].HasAck && un > 0 {
+				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged and were discarded", un, by)
+			}
+		}
+	}
+	return ri
+}
+
+// verdict writes the one-sentence explanation, citing frame numbers.
+func (f *flow) verdict(out *Flow) string {
+	fn := f.a.cfg.FrameName
+	var b strings.Builder
+	switch out.Class {
+	case ClassLateDuplicate:
+		kind := "segment"
+		switch {
+		case f.oldViaDSACK:
+			kind = "segment"
+		case f.oldFlags&reassembly.FlagRST != 0:
+			kind = "RST"
+		case f.oldFlags&reassembly.FlagFIN != 0:
+			kind = "FIN"
+		case f.oldSeg.len > 0:
+			kind = fmt.Sprintf("data segment (%d bytes)", f.oldSeg.len)
+		}
+		if f.oldViaDSACK {
+			fmt.Fprintf(&b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
+				f.oldFrom.Other(), fn(f.oldSeg.ref), kind, f.oldInc, f.inc)
+		} else {
+			fmt.Fprintf(&b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
+				fn(f.oldSeg.ref), kind, f.oldInc, f.tsClause(), f.inc, f.oldFrom.Other(), f.answerText())
+			if f.answer.ok {
+				fmt.Fprintf(&b, " (frame %s)", fn(f.answer.ref))
+			}
+		}
+		if f.flags.Has(FlagReuseInTimeWait) {
+			fmt.Fprintf(&b, "; the tuple was reused %s after the previous incarnation entered TIME_WAIT", dur(f.reusedAfter))
+		}
+		b.WriteString(".")
+	case ClassRefused:
+		fmt.Fprintf(&b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
+			f.server, fn(f.syn.ref), fn(f.rst.ref), f.server.Port)
+	case ClassRSTAbort, ClassRSTAfterClose:
+		ri := out.Reset
+		state := "ESTABLISHED"
+		if f.rstFrom != StateUnknown {
+			state = f.rstFrom.String()
+		}
+		fmt.Fprintf(&b, "The %s reset the connection (RST frame %s) in %s", ri.By, fn(ri.Frame), state)
+		if out.Class == ClassRSTAbort {
+			b.WriteString(" without sending a FIN")
+		}
+		fmt.Fprintf(&b, "; likely cause: %s — %s.", ri.Cause, ri.Evidence)
+	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
+		side, _ := f.retransmittedFIN()
+		_, why := f.lossEvidence(side)
+		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.finRetx[side].ref), fn(f.fin[side].ref), why)
+		if f.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
+			fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+		}
+		b.WriteString(".")
+	case ClassSimultaneous:
+		fmt.Fprintf(&b, "Both sides closed at once: the client's FIN (frame %s) and the server's FIN (frame %s) crossed, neither acknowledging the other, so both passed through CLOSING and both hold TIME_WAIT.",
+			fn(f.fin[Client].ref), fn(f.fin[Server].ref))
+	case ClassFourWay:
+		act, pas := f.firstClose, f.firstClose.Other()
+		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.fin[act].ref))
+		if out.Flags.Has(FlagPiggybackedFIN) || f.finAck[act].ref == f.fin[pas].ref {
+			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.fin[pas].ref))
+		} else {
+			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.finAck[act].ref), fn(f.fin[pas].ref))
+		}
+		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.finAck[pas].ref))
+		if out.Flags.Has(FlagHalfClose) {
+			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.dataAfter[act].ref))
+		}
+		b.WriteString(".")
+	case ClassCloseWait:
+		act := f.firstClose
+		if !f.fin[act].ok {
+			act = act.Other()
+		}
+		pas := act.Other()
+		fmt.Fprintf(&b, "The %s closed (FIN frame %s, acknowledged at frame %s) but the %s never sent its FIN: the %s was left in CLOSE_WAIT (its application never called close()) and the %s in %s",
+			act, fn(f.fin[act].ref), fn(f.finAck[act].ref), pas, pas, act, f.st[act])
+		if out.StuckFor > 0 {
+			fmt.Fprintf(&b, " for %s until the capture ended", dur(out.StuckFor))
+		}
+		b.WriteString(".")
+	case ClassFINWait:
+		side := f.firstClose
+		if !(f.fin[side].ok && !f.finAck[side].ok) {
+			side = side.Other()
+		}
+		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.fin[side].ref))
+		if c := f.h[side].FINCount; c > 1 {
+			fmt.Fprintf(&b, " although it was sent %d times", c)
+		}
+		b.WriteString(".")
+	default:
+		fmt.Fprintf(&b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
+		if f.supersededBy.Frame != 0 {
+			b.Reset()
+			fmt.Fprintf(&b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.supersededBy))
+		}
+	}
+	if tw := f.timeWaitClause(out); tw != "" && out.Class != ClassSimultaneous {
+		s := strings.TrimSuffix(b.String(), ".")
+		b.Reset()
+		b.WriteString(s + "; " + tw + ".")
+	}
+	return b.String()
+}
+
+// tsClause adds the timestamp evidence for an old segment.
+func (f *flow) tsClause() string {
+	if !f.oldSeg.hasTS {
+		return ""
+	}
+	r := f.syn
+	if f.oldFrom == Server {
+		r = f.synAck
+	}
+	if r.ok && r.hasTS && int32(f.oldSeg.tsval-r.tsval) < 0 {
+		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.oldSeg.tsval, r.tsval)
+	}
+	return ""
+}
+
+// timeWaitClause says who holds TIME_WAIT and until when.
+func (f *flow) timeWaitClause(out *Flow) string {
+	var parts []string
+	for s := Client; s <= Server; s++ {
+		if u := out.TimeWaitUntil[s]; u != 0 {
+			parts = append(parts, fmt.Sprintf("%s %s holds TIME_WAIT until %s", s, f.endpoint(s), time.Unix(0, u).UTC().Format("15:04:05.000000")))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// dur formats a duration for sentences: "1.203s", "250ms".
+func dur(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.String()
+}
+
+// events converts the kept timeline records to Events.
+func (f *flow) events() []Event {
+	recs := f.ev
+	if f.ntail > 0 {
+		start := 0
+		if f.ntail > tailLen {
+			start = f.ntail % tailLen
+		}
+		n := min(f.ntail, tailLen)
+		for i := 0; i < n; i++ {
+			recs = append(recs, f.tail[(start+i)%tailLen])
+		}
+	}
+	// Data kept aside before a close that never came.
+	for s := Client; s <= Server; s++ {
+		if f.hasPre[s] {
+			recs = append(recs, f.preData[s])
+		}
+	}
+	sortRecs(recs)
+	out := make([]Event, 0, len(recs))
+	prev := int32(0)
+	for _, r := range recs {
+		e := Event{
+			FrameRef: r.ref(),
+			At:       r.at,
+			Rel:      r.at - f.firstAt,
+			From:     r.from,
+			Flags:    r.flags,
+			Seq:      uint32(r.seq),
+			Ack:      uint32(r.ack),
+			Len:      r.len,
+			Win:      r.win,
+			TSval:    r.tsval,
+			TSecr:    r.tsecr,
+			Notes:    r.notes.strings(),
+			Client:   r.cs,
+			Server:   r.ss,
+		}
+		if r.idx > prev+1 {
+			e.Elided = int(r.idx - prev - 1)
+		}
+		prev = r.idx
+		out = append(out, e)
+	}
+	return out
+}
+
+// sortRecs sorts by segment ordinal (insertion sort: nearly sorted, short).
+func sortRecs(r []rec) {
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j].idx < r[j-1].idx; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}

@@ -1,0 +1,689 @@
+package analyzer
+
+import (
+	"teardown/reassembly"
+)
+
+// note is a bit set of annotations on one timeline event.
+type note uint16
+
+const (
+	noteRetransmission note = 1 << iota
+	noteFINRetransmit
+	noteOldSegment     // a segment of an earlier incarnation
+	noteAnswerOld      // the receiver's answer to an old segment
+	noteReACK          // re-ACK of a retransmitted FIN from TIME_WAIT (timer restarted)
+	noteZeroWindow     // advertises a zero window
+	noteKeepAlive      // keepalive probe
+	noteWindowProbe    // zero-window probe
+	noteGap            // starts beyond data seen: the capture missed data
+	noteAcksUnseen     // acknowledges data the capture never saw
+	noteAcksUnseenFIN  // acknowledges a FIN the capture never saw
+	noteDSACK          // carries a D-SACK block
+	noteRSTIgnored     // RST outside the receiver's window
+	noteDataAfterClose // data sent to a side that had already closed
+	noteOldTS          // TSval older than this side's earlier ones
+)
+
+var noteText = [...]string{
+	"retransmission",
+	"FIN retransmission",
+	"old incarnation",
+	"answer to old segment",
+	"re-ACK from TIME_WAIT, timer restarted",
+	"zero window",
+	"keepalive",
+	"zero-window probe",
+	"previous segment not captured",
+	"ACKs data not captured",
+	"ACKs a FIN not captured",
+	"D-SACK",
+	"RST outside window",
+	"data after peer closed",
+	"TSval went backwards",
+}
+
+// strings returns the annotations as text, in a stable order.
+func (n note) strings() []string {
+	var out []string
+	for i, t := range noteText {
+		if n&(1<<i) != 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// rec is the compact form of a timeline event kept while a flow is open.
+type rec struct {
+	at       int64
+	frame    int64
+	file     int32
+	idx      int32 // ordinal of the segment in the flow
+	seq, ack reassembly.Seq
+	len      uint32
+	win      uint32
+	tsval    uint32
+	tsecr    uint32
+	flags    reassembly.Flags
+	from     Side
+	notes    note
+	cs, ss   State
+}
+
+func (r *rec) ref() FrameRef { return FrameRef{File: int(r.file), Frame: r.frame} }
+
+// segRef is a segment kept as evidence.
+type segRef struct {
+	ok     bool
+	at     int64
+	ref    FrameRef
+	tsval  uint32
+	tsecr  uint32
+	hasTS  bool
+	ack    reassembly.Seq
+	hasAck bool
+	len    uint32
+}
+
+func mkRef(s *reassembly.Segment) segRef {
+	return segRef{ok: true, at: s.At, ref: FrameRef{File: s.File, Frame: s.Frame},
+		tsval: s.TSval, tsecr: s.TSecr, hasTS: s.HasTS,
+		ack: s.Ack, hasAck: s.Flags&reassembly.FlagACK != 0, len: s.Len}
+}
+
+const (
+	maxEvents = 48 // timeline events kept in full
+	tailLen   = 12 // further events kept in a ring
+)
+
+// flow is the analyzer's working state for one incarnation.
+type flow struct {
+	a          *Analyzer
+	t          *tuple
+	id, inc    int
+	client     reassembly.AddrPort
+	server     reassembly.AddrPort
+	dirGuessed bool
+
+	h  [2]reassembly.Half
+	st [2]State
+
+	n               int32 // segments seen
+	first, last     FrameRef
+	firstAt, lastAt int64
+
+	// Handshake, for vantage and refused.
+	syn, synAck, hsAck segRef
+	ttl                [2]uint8
+	ttlSeen            [2]bool
+	pktType            [2]uint8
+
+	// Close evidence, per side.
+	fin        [2]segRef // first transmission of the side's FIN
+	finRetx    [2]segRef // first retransmission of it
+	finAck     [2]segRef // the peer's first ACK covering it
+	ackAfter   [2]segRef // the peer's first ACK covering it after finRetx
+	lastData   [2]segRef
+	dataAfter  [2]segRef // first data the side received after its own FIN
+	unseenFIN  [2]bool   // the side's FIN was inferred from the peer's ACK
+	firstClose Side      // side of the first FIN or RST
+	closing    bool      // a FIN or RST has been seen
+
+	rst      segRef
+	rstBy    Side
+	rstFrom  State // sender's state when it sent the RST
+	rstTo    State // receiver's state when the RST arrived
+	rstSeqOK bool
+	refused  bool
+	closed   bool
+	twStart  [2]int64
+	gap      segRef
+	zeroWin  segRef
+
+	// Late duplicates.
+	oldSeg       segRef
+	oldFrom      Side // sender of the old segment, in this flow's terms
+	oldInc       int
+	oldFlags     reassembly.Flags
+	oldViaDSACK  bool
+	answerWait   bool
+	answerBy     Side
+	answer       segRef
+	answerKind   string
+	reusedAfter  int64
+	reusedFrom   Side
+	reusedHolder reassembly.AddrPort
+	supersededBy FrameRef
+
+	flags   Flags
+	ev      []rec
+	tail    [tailLen]rec
+	ntail   int
+	preData [2]rec // last data segment of each side before the close, not yet in ev
+	hasPre  [2]bool
+
+	queued, emitted, atEnd bool
+}
+
+// sideOf returns the side that ap is in f.
+func (f *flow) sideOf(ap reassembly.AddrPort) Side {
+	if ap == f.client {
+		return Client
+	}
+	return Server
+}
+
+// endpoint returns the address of a side.
+func (f *flow) endpoint(s Side) reassembly.AddrPort {
+	if s == Client {
+		return f.client
+	}
+	return f.server
+}
+
+// startsNew reports whether a bare SYN from src opens a new incarnation
+// rather than retransmitting this one's SYN.
+func (f *flow) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
+	side := f.sideOf(src)
+	h := &f.h[side]
+	if side == Client && h.HasISN && s.Seq == h.ISN && !f.closed && !f.closing {
+		return false // a retransmitted SYN
+	}
+	return true
+}
+
+// isOldSegment reports whether s belongs to the earlier incarnation old
+// rather than to f: it lies in old's sequence space and outside f's, or its
+// timestamp predates f's.
+func (f *flow) isOldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrPort) bool {
+	if src != old.client && src != old.server {
+		return false
+	}
+	oh := &old.h[old.sideOf(src)]
+	if !oh.Started {
+		return false
+	}
+	end := s.End()
+	inOld := !s.Seq.LessThan(oh.Base) && end.LessThanEq(oh.Nxt.Add(1))
+	if !inOld {
+		return false
+	}
+	nh := &f.h[f.sideOf(src)]
+	if !nh.Started {
+		return true
+	}
+	// Acceptable in the new incarnation: from its ISN to well past its
+	// highest segment.
+	if !s.Seq.LessThan(nh.Base) && s.Seq.LessThanEq(nh.Nxt.Add(1<<24)) {
+		return s.HasTS && nh.HasTS && int32(s.TSval-nh.TSval) < 0 && f.tsFirst(src, s.TSval)
+	}
+	return true
+}
+
+// tsFirst reports whether tsval is older than the first timestamp the new
+// incarnation saw from src, a sign of an older incarnation (PAWS).
+func (f *flow) tsFirst(src reassembly.AddrPort, tsval uint32) bool {
+	r := &f.syn
+	if f.sideOf(src) == Server {
+		r = &f.synAck
+	}
+	return r.ok && r.hasTS && int32(tsval-r.tsval) < 0
+}
+
+// oldSegment records s, a segment of incarnation old, arriving in f.
+func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrPort) {
+	side := f.sideOf(src)
+	f.touch(s)
+	notes := noteOldSegment
+	if !f.oldSeg.ok {
+		f.oldSeg = mkRef(s)
+		f.oldFrom = side
+		f.oldInc = old.inc
+		f.oldFlags = s.Flags
+		f.answerWait = true
+		f.answerBy = side.Other()
+	}
+	old.flags.Set(FlagOldSegment)
+	// The segment is shown with the old incarnation's relative numbers.
+	oh := &old.h[old.sideOf(src)]
+	r := f.mkRec(s, side, notes)
+	r.seq = reassembly.Seq(oh.Rel(s.Seq))
+	if s.Flags&reassembly.FlagACK != 0 {
+		r.ack = reassembly.Seq(old.h[old.sideOf(src).Other()].Rel(s.Ack))
+	}
+	f.keep(r, true)
+}
+
+// touch updates the flow's first/last bookkeeping.
+func (f *flow) touch(s *reassembly.Segment) {
+	ref := FrameRef{File: s.File, Frame: s.Frame}
+	if f.n == 0 {
+		f.first, f.firstAt = ref, s.At
+	}
+	f.n++
+	f.last, f.lastAt = ref, s.At
+}
+
+// mkRec builds a timeline record for s, sent by side, with relative
+// numbers in f's terms and the states as they are now.
+func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
+	hs, hr := &f.h[side], &f.h[side.Other()]
+	r := rec{
+		at: s.At, frame: s.Frame, file: int32(s.File), idx: f.n,
+		seq: reassembly.Seq(hs.Rel(s.Seq)), len: s.Len, win: uint32(s.Win),
+		tsval: s.TSval, tsecr: s.TSecr, flags: s.Flags, from: side, notes: n,
+		cs: f.st[Client], ss: f.st[Server],
+	}
+	if hs.WScale > 0 && s.Flags&reassembly.FlagSYN == 0 {
+		r.win <<= uint(hs.WScale)
+	}
+	if s.Flags&reassembly.FlagACK != 0 {
+		if hr.Started {
+			r.ack = reassembly.Seq(hr.Rel(s.Ack))
+		} else {
+			r.ack = s.Ack
+		}
+	}
+	return r
+}
+
+// keep adds r to the timeline. Important events are kept while there is
+// room; once the close has begun every event is kept, the newest in a
+// ring when the room runs out.
+func (f *flow) keep(r rec, important bool) {
+	switch {
+	case len(f.ev) < maxEvents && (important || f.closing):
+		f.ev = append(f.ev, r)
+	case f.closing || important:
+		f.tail[f.ntail%tailLen] = r
+		f.ntail++
+	}
+}
+
+// add processes one segment of this incarnation sent from src.
+func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) {
+	from := f.sideOf(src)
+	to := from.Other()
+	hs, hr := &f.h[from], &f.h[to]
+	f.touch(s)
+	if !f.ttlSeen[from] {
+		f.ttlSeen[from], f.ttl[from] = true, s.TTL
+		f.pktType[from] = s.PktType
+	}
+	var n note
+	kind := hs.Sent(s, hr.Win, hr.Started)
+	important := f.n <= 3
+	if kind&reassembly.KindRetransmission != 0 && s.Flags&reassembly.FlagFIN == 0 {
+		n |= noteRetransmission
+	}
+	if kind&reassembly.KindGap != 0 {
+		n |= noteGap
+		f.markGap(s)
+	}
+	if kind&reassembly.KindKeepAlive != 0 {
+		n |= noteKeepAlive
+	}
+	if kind&reassembly.KindWindowProbe != 0 {
+		n |= noteWindowProbe
+	}
+	if kind&reassembly.KindOldTS != 0 {
+		n |= noteOldTS
+	}
+	if kind&reassembly.KindZeroWindow != 0 && f.st[from] != StateUnknown {
+		n |= noteZeroWindow
+		if !f.zeroWin.ok {
+			f.zeroWin = mkRef(s)
+			f.flags.Set(FlagZeroWindow)
+			important = true
+		}
+	}
+
+	// Answer to an old segment: the receiver's next segment.
+	if f.answerWait && from == f.answerBy {
+		f.answerWait = false
+		if s.At-f.oldSeg.at < int64(1e9) {
+			switch {
+			case s.Flags&reassembly.FlagRST != 0:
+				f.answerKind = "an RST"
+			case s.Len == 0 && s.Flags&(reassembly.FlagSYN|reassembly.FlagFIN) == 0:
+				f.answerKind = "a duplicate ACK"
+				if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) {
+					f.answerKind = "a duplicate ACK with a D-SACK block"
+				}
+			}
+			if f.answerKind != "" {
+				f.answer = mkRef(s)
+				n |= noteAnswerOld
+				important = true
+			}
+		}
+	}
+
+	switch {
+	case s.Flags&reassembly.FlagRST != 0:
+		f.onRST(s, from, &n)
+		important = true
+	case s.Flags&reassembly.FlagSYN != 0:
+		f.onSYN(s, from)
+		important = true
+	default:
+		f.onEstablishing(s, from)
+	}
+
+	if s.Flags&reassembly.FlagACK != 0 && s.Flags&reassembly.FlagRST == 0 {
+		f.onACK(s, from, &n)
+	}
+	if s.Len > 0 && s.Flags&reassembly.FlagRST == 0 {
+		// Data sent to a side whose FIN was already seen: a half-close
+		// when the passive side keeps sending, or data that a closed
+		// socket will answer with RST.
+		if f.fin[to].ok && !f.unseenFIN[to] && !f.dataAfter[to].ok {
+			f.dataAfter[to] = mkRef(s)
+			n |= noteDataAfterClose
+			if f.firstClose == to && !f.fin[from].ok {
+				f.flags.Set(FlagHalfClose)
+			}
+			important = true
+		}
+		f.lastData[from] = mkRef(s)
+	}
+	if s.Flags&reassembly.FlagFIN != 0 {
+		f.onFIN(s, from, kind, &n)
+		important = true
+	}
+	if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) && s.Flags&reassembly.FlagACK != 0 {
+		n |= noteDSACK
+		f.checkDSACK(s, from)
+		important = true
+	}
+	if f.rst.ok && !f.closed {
+		f.closed = true
+	}
+	if f.h[Client].HasFIN && f.h[Server].HasFIN && f.finAck[Client].ok && f.finAck[Server].ok {
+		f.closed = true
+	}
+
+	r := f.mkRec(s, from, n)
+	if n&^(noteKeepAlive|noteWindowProbe) != 0 {
+		important = true
+	}
+	if s.Len > 0 && !f.closing && !important {
+		f.preData[from], f.hasPre[from] = r, true
+		return
+	}
+	f.keep(r, important)
+}
+
+// markGap records the first sign of missed data.
+func (f *flow) markGap(s *reassembly.Segment) {
+	if !f.gap.ok {
+		f.gap = mkRef(s)
+		f.flags.Set(FlagCaptureGap)
+	}
+}
+
+// setState is the one writer of endpoint states.
+func (f *flow) setState(side Side, st State, at int64) {
+	if st == StateTimeWait && f.st[side] != StateTimeWait {
+		f.twStart[side] = at
+	}
+	f.st[side] = st
+}
+
+// onSYN handles the handshake segments (RFC 9293 §3.5).
+func (f *flow) onSYN(s *reassembly.Segment, from Side) {
+	if s.Flags&reassembly.FlagACK == 0 {
+		if !f.syn.ok {
+			f.syn = mkRef(s)
+		}
+		f.setState(from, StateSynSent, s.At)
+		if f.st[from.Other()] == StateUnknown {
+			f.setState(from.Other(), StateListen, s.At)
+		}
+		return
+	}
+	if !f.synAck.ok {
+		f.synAck = mkRef(s)
+	}
+	f.setState(from, StateSynReceived, s.At)
+}
+
+// onEstablishing moves the endpoints out of the handshake (or into the
+// assumed ESTABLISHED state of a flow caught mid-connection).
+func (f *flow) onEstablishing(s *reassembly.Segment, from Side) {
+	to := from.Other()
+	switch f.st[from] {
+	case StateUnknown, StateListen:
+		f.setState(from, StateEstablished, s.At)
+		f.flags.Set(FlagNoHandshake)
+	case StateSynSent:
+		// SYN_SENT → ESTABLISHED once the SYN/ACK is acknowledged.
+		if s.Flags&reassembly.FlagACK != 0 {
+			f.setState(from, StateEstablished, s.At)
+			if !f.hsAck.ok && f.synAck.ok {
+				f.hsAck = mkRef(s)
+			}
+		}
+	case StateSynReceived:
+		f.setState(from, StateEstablished, s.At)
+	}
+	switch f.st[to] {
+	case StateUnknown, StateListen:
+		if f.st[from] == StateEstablished && !f.syn.ok {
+			f.setState(to, StateEstablished, s.At)
+		}
+	case StateSynReceived:
+		// SYN_RECEIVED → ESTABLISHED on the ACK of its SYN.
+		if s.Flags&reassembly.FlagACK != 0 {
+			f.setState(to, StateEstablished, s.At)
+		}
+	}
+}
+
+// onACK applies what an acknowledgment from `from` says: the peer's FIN
+// was received (possibly a FIN the capture missed) and is acknowledged.
+func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
+	to := from.Other()
+	hr := &f.h[to]
+	if !hr.Started {
+		return
+	}
+	switch {
+	case !hr.HasFIN && s.Ack == hr.Nxt.Add(1) && f.st[to] != StateSynSent && f.st[to] != StateSynReceived:
+		// The ACK covers one number past everything seen from the peer:
+		// a FIN the capture missed (RFC 9293: the FIN occupies one
+		// sequence number).
+		hr.HasFIN, hr.FIN, hr.FINCount = true, hr.Nxt, 1
+		hr.Nxt = hr.Nxt.Add(1)
+		f.unseenFIN[to] = true
+		*n |= noteAcksUnseenFIN
+		f.fin[to] = segRef{ok: true, at: s.At, ref: FrameRef{File: s.File, Frame: s.Frame}}
+		f.finSent(to, s.At, s.Ack, true)
+		if f.fin[from].ok && !f.finAck[from].ok {
+			// The missed FIN most likely acknowledged ours too, as Linux's
+			// FIN|ACK does; nothing later contradicts it unless our FIN
+			// is sent again.
+			f.finAck[from] = f.fin[to]
+			if f.st[from] == StateFinWait1 {
+				f.setState(from, StateFinWait2, s.At)
+			}
+		}
+		f.finReceived(from, s.At, s.Ack)
+	case hr.Nxt.LessThan(s.Ack):
+		*n |= noteAcksUnseen
+		f.markGap(s)
+	}
+	if !hr.AckedFIN(s.Ack) {
+		return
+	}
+	if !f.finAck[to].ok {
+		f.finAck[to] = mkRef(s)
+	}
+	if f.finRetx[to].ok && !f.ackAfter[to].ok && f.finRetx[to].at <= s.At && f.finRetx[to].ref != f.finAck[to].ref {
+		f.ackAfter[to] = mkRef(s)
+		if f.st[from] == StateTimeWait {
+			// RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is
+			// acknowledged and the 2 MSL timeout restarted.
+			f.twStart[from] = s.At
+			*n |= noteReACK
+		}
+	}
+	// The sender of the ACK had received the FIN (seen or not).
+	switch f.st[from] {
+	case StateEstablished, StateSynReceived:
+		f.setState(from, StateCloseWait, s.At)
+	case StateFinWait1:
+		f.setState(from, StateClosing, s.At)
+	case StateFinWait2:
+		f.setState(from, StateTimeWait, s.At)
+	}
+	// The FIN's sender gets the ACK of its FIN.
+	switch f.st[to] {
+	case StateFinWait1:
+		f.setState(to, StateFinWait2, s.At)
+	case StateClosing:
+		f.setState(to, StateTimeWait, s.At)
+	case StateLastAck:
+		f.setState(to, StateClosed, s.At)
+	}
+	if f.st[from] == StateTimeWait && f.finAck[to].ref == (FrameRef{File: s.File, Frame: s.Frame}) {
+		f.twStart[from] = s.At
+	}
+}
+
+// finSent moves the FIN's sender (RFC 9293 §3.6, CLOSE call).
+func (f *flow) finSent(side Side, at int64, ack reassembly.Seq, hasAck bool) {
+	if !f.closing {
+		f.closing, f.firstClose = true, side
+		f.flushPre()
+	}
+	switch f.st[side] {
+	case StateCloseWait:
+		f.setState(side, StateLastAck, at)
+	case StateFinWait1, StateFinWait2, StateClosing, StateTimeWait, StateLastAck, StateClosed:
+	default:
+		f.setState(side, StateFinWait1, at)
+	}
+}
+
+// finReceived moves the FIN's receiver (RFC 9293 §3.10.7.4, eighth step).
+func (f *flow) finReceived(side Side, at int64, finAck reassembly.Seq) {
+	switch f.st[side] {
+	case StateFinWait1:
+		if f.h[side].AckedFIN(finAck) {
+			f.setState(side, StateTimeWait, at)
+		} else {
+			f.setState(side, StateClosing, at)
+		}
+	case StateFinWait2:
+		f.setState(side, StateTimeWait, at)
+	case StateClosing, StateTimeWait, StateCloseWait, StateLastAck, StateClosed:
+	default:
+		f.setState(side, StateCloseWait, at)
+	}
+}
+
+// onFIN handles a FIN from `from`: the first, or a retransmission.
+func (f *flow) onFIN(s *reassembly.Segment, from Side, kind reassembly.Kind, n *note) {
+	if kind&reassembly.KindFINRetransmit != 0 {
+		*n |= noteFINRetransmit
+		f.flags.Set(FlagFINRetransmit)
+		if !f.finRetx[from].ok {
+			f.finRetx[from] = mkRef(s)
+		}
+		return
+	}
+	if f.fin[from].ok && !f.unseenFIN[from] {
+		return
+	}
+	f.fin[from] = mkRef(s)
+	to := from.Other()
+	if f.fin[to].ok && !f.h[to].AckedFIN(s.Ack) || s.Flags&reassembly.FlagACK == 0 && f.fin[to].ok {
+		// The FINs crossed: this one was sent before the peer's FIN
+		// arrived, so both ends go FIN-WAIT-1 → CLOSING (RFC 9293 §3.6,
+		// simultaneous close).
+		f.setState(from, StateClosing, s.At)
+		if f.st[to] == StateFinWait1 {
+			f.setState(to, StateClosing, s.At)
+		}
+		return
+	}
+	f.finSent(from, s.At, s.Ack, s.Flags&reassembly.FlagACK != 0)
+	f.finReceived(to, s.At, s.Ack)
+}
+
+// onRST handles a reset from `from`.
+func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
+	to := from.Other()
+	if f.rst.ok {
+		return
+	}
+	hs := &f.h[from]
+	// Linux accepts an RST whose sequence number is exactly RCV.NXT, and
+	// answers one elsewhere in the window with a challenge ACK (RFC 5961).
+	f.rstSeqOK = s.Seq == hs.Nxt || !hs.Started || hs.Packets <= 1
+	if f.st[to] == StateSynSent && !f.synAck.ok && from == Server {
+		f.refused = true
+		f.rstSeqOK = true
+	}
+	f.rst = mkRef(s)
+	f.rstBy, f.rstFrom, f.rstTo = from, f.st[from], f.st[to]
+	if f.st[to] == StateTimeWait {
+		f.flags.Set(FlagRSTInTimeWait)
+	}
+	if !f.closing {
+		f.closing, f.firstClose = true, from
+		f.flushPre()
+	}
+	f.setState(from, StateClosed, s.At)
+	if f.rstSeqOK || f.st[to] == StateSynSent {
+		f.setState(to, StateClosed, s.At)
+	} else {
+		*n |= noteRSTIgnored
+	}
+}
+
+// checkDSACK looks at a D-SACK block from `from`: one that lies before the
+// peer's ISN in this incarnation but inside the previous incarnation's
+// sequence space betrays an old segment that reached `from` unseen.
+func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
+	to := from.Other()
+	hr := &f.h[to]
+	blk := s.SACK[0]
+	if !hr.HasISN || !blk.Left.LessThan(hr.Base) || f.oldSeg.ok {
+		return
+	}
+	old := f.t.prev
+	if old == nil || old == f {
+		return
+	}
+	peer := f.endpoint(to)
+	if peer != old.client && peer != old.server {
+		return
+	}
+	oh := &old.h[old.sideOf(peer)]
+	if blk.Left.LessThan(oh.Base) || oh.Nxt.Add(1).LessThan(blk.Right) {
+		return
+	}
+	f.oldSeg = mkRef(s)
+	f.oldFrom = to
+	f.oldInc = old.inc
+	f.oldViaDSACK = true
+	old.flags.Set(FlagOldSegment)
+}
+
+// flushPre moves the last data of each side into the timeline when the
+// close begins.
+func (f *flow) flushPre() {
+	a, b := Client, Server
+	if f.hasPre[a] && f.hasPre[b] && f.preData[b].idx < f.preData[a].idx {
+		a, b = b, a
+	}
+	for _, s := range []Side{a, b} {
+		if f.hasPre[s] {
+			f.keep(f.preData[s], true)
+			f.hasPre[s] = false
+		}
+	}
+}
