@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine (as root) and runs
+# every test. The live capture-lab tests build network namespaces, so they
+# need root, iproute2, nftables, ethtool and tcpdump/tshark (the tshark
+# interop checks); CI runs this script as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg_cmd in iproute2:ip nftables:nft ethtool:ethtool tcpdump:tcpdump tshark:tshark; do
+	pkg=${pkg_cmd%%:*} cmd=${pkg_cmd#*:}
+	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "scripts/test.sh: missing ${need[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go vet ./...
+go test -count=1 ./... "$@"
