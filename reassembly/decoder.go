@@ -174,14 +174,10 @@ type Decoder struct{}
 // of TSO/GSO traffic and IPv6 jumbograms, means "use the captured length".
 // Ethernet padding and trailers beyond the IP length are ignored.
 func (d *Decoder) Decode(link LinkType, data []byte, seg *Segment) Result {
-	*seg = Segment{
-		File:    seg.File,
-		Frame:   seg.Frame,
-		At:      seg.At,
-		Iface:   seg.Iface,
-		PktType: PktUnknown,
-		WScale:  -1,
-	}
+	file, frame, at, iface := seg.File, seg.Frame, seg.At, seg.Iface
+	*seg = Segment{} // a plain clear: much cheaper than a composite literal
+	seg.File, seg.Frame, seg.At, seg.Iface = file, frame, at, iface
+	seg.PktType, seg.WScale = PktUnknown, -1
 	var etype uint16
 	switch link {
 	case LinkEthernet:
@@ -284,8 +280,12 @@ func (d *Decoder) ipv4(b []byte, seg *Segment) Result {
 	}
 	seg.TTL = b[8]
 	seg.IPID = binary.BigEndian.Uint16(b[4:6])
-	seg.Src = AddrFrom4([4]byte(b[12:16]))
-	seg.Dst = AddrFrom4([4]byte(b[16:20]))
+	// IPv4-mapped, as AddrFrom4 does, written in place into the cleared
+	// segment (building the 16-byte array and copying it costs twice as much).
+	seg.Src[10], seg.Src[11] = 0xff, 0xff
+	seg.Dst[10], seg.Dst[11] = 0xff, 0xff
+	copy(seg.Src[12:16], b[12:16])
+	copy(seg.Dst[12:16], b[16:20])
 	if len(b) < ihl {
 		return Result{StatusTruncated, ReasonIPv4Trunc}
 	}

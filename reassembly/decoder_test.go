@@ -185,9 +185,9 @@ func decodeCases(t testing.TB) []decodeCase {
 
 	// IPv6 extension headers, each 8 bytes, as raw bytes: next header,
 	// length (in 8-byte units beyond the first), then padding options.
-	hbh := func(next byte) []byte { return []byte{next, 0, 1, 4, 0, 0, 0, 0} }         // PadN
-	rt := func(next byte) []byte { return []byte{next, 0, 0, 0, 0, 0, 0, 0} }          // type 0, 0 left
-	frag := func(next byte, off uint16) []byte { // off is offset<<3 | M
+	hbh := func(next byte) []byte { return []byte{next, 0, 1, 4, 0, 0, 0, 0} } // PadN
+	rt := func(next byte) []byte { return []byte{next, 0, 0, 0, 0, 0, 0, 0} }  // type 0, 0 left
+	frag := func(next byte, off uint16) []byte {                               // off is offset<<3 | M
 		return []byte{next, 0, byte(off >> 8), byte(off), 0, 0, 0, 9}
 	}
 	ah := func(next byte) []byte { return []byte{next, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1} } // (1+2)*4 = 12 bytes
