@@ -1,0 +1,286 @@
+// Package report renders teardown's verdicts: a text report for people, a
+// JSON document and newline-delimited JSON for scripts.
+//
+// A Writer receives flows one by one as the analyzer finalises them
+// (WriteFlow) and the description of the inputs at the end (Close). It
+// never holds more than a bounded amount of output, so a huge capture
+// streams:
+//
+//   - ndjson writes one line per selected flow as soon as it arrives,
+//     {"type":"flow", ...flow keys...}, and a last line
+//     {"type":"summary","schema_version":1,"inputs":[...],"summary":{...}}.
+//   - json writes one document. Its flows are streamed too, so the keys come
+//     in the order "schema_version", "flows", "inputs", "summary" (inputs
+//     carry counters that are only known at the end).
+//   - text prints the summary first and then one block per shown flow in id
+//     order, as long as the rendered blocks fit in Options.TextBuffer;
+//     beyond that it switches to streaming: it prints the blocks held so far
+//     and every later one as it arrives, and the summary comes last.
+//
+// In json and ndjson, flows appear in the order the analyzer emits them,
+// which is the order their verdicts became final, not id order.
+//
+// Every selected flow's JSON object has the keys documented on
+// jsonFlow; they are teardown's API. Frames are cited as plain
+// numbers when there is one input and as "FILE:FRAME" strings when there
+// are several (event objects always carry "frame" as a number and "file"
+// as the input's name). Absolute times are RFC 3339 UTC strings with
+// nanoseconds; relative times and durations are seconds as numbers with
+// six decimals.
+//
+// Strings that may come from a capture are escaped with Sanitize in text
+// output; JSON output relies on encoding/json and additionally escapes C1
+// controls and bidirectional formatting characters.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"teardown/analyzer"
+	"teardown/capture"
+)
+
+// SchemaVersion is the version of the JSON and ndjson output. It changes
+// when a key is removed or changes meaning, not when one is added.
+const SchemaVersion = 1
+
+// Format is an output format.
+type Format uint8
+
+// The formats.
+const (
+	Text   Format = iota // text: summary and ladders for people
+	JSON                 // json: one document
+	NDJSON               // ndjson: one flow per line, then a summary line
+)
+
+var formatNames = [...]string{"text", "json", "ndjson"}
+
+// String returns "text", "json" or "ndjson".
+func (f Format) String() string {
+	if int(f) < len(formatNames) {
+		return formatNames[f]
+	}
+	return fmt.Sprintf("Format(%d)", uint8(f))
+}
+
+// ParseFormat returns the format named s.
+func ParseFormat(s string) (Format, error) {
+	for i, n := range formatNames {
+		if n == s {
+			return Format(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown format %q (want text, json or ndjson)", s)
+}
+
+// FormatForPath guesses the format from a file name's extension: .json,
+// .ndjson or .jsonl, .txt or .text. It reports false for other extensions.
+func FormatForPath(name string) (Format, bool) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		return JSON, true
+	case ".ndjson", ".jsonl":
+		return NDJSON, true
+	case ".txt", ".text":
+		return Text, true
+	}
+	return 0, false
+}
+
+// Filter selects the flows to render. The zero value selects every flow.
+// The summary always counts every flow, selected or not.
+type Filter struct {
+	Classes []analyzer.Class // any of these classes; empty: any class
+	FlowID  int              // only this flow id; 0: any
+	Stream  *int             // only this tcp.stream index; nil: any
+}
+
+// Match reports whether f passes the filter.
+func (fl Filter) Match(f *analyzer.Flow) bool {
+	if len(fl.Classes) > 0 && !slices.Contains(fl.Classes, f.Class) {
+		return false
+	}
+	if fl.FlowID != 0 && f.ID != fl.FlowID {
+		return false
+	}
+	if fl.Stream != nil && f.Stream != *fl.Stream {
+		return false
+	}
+	return true
+}
+
+// explicit reports whether the filter names classes or a flow, which
+// overrides the text format's default of hiding four-way and open flows.
+func (fl Filter) explicit() bool {
+	return len(fl.Classes) > 0 || fl.FlowID != 0 || fl.Stream != nil
+}
+
+// Options tune a Writer.
+type Options struct {
+	// Inputs are the names of the capture files in the order given to
+	// capture.Open, used to cite frames. With more than one input, frames
+	// are cited as FILE:FRAME.
+	Inputs []string
+
+	// Filter selects the flows to render.
+	Filter Filter
+
+	// All makes the text format show every selected flow. By default it
+	// shows only flows whose class is neither four-way nor open, unless the
+	// filter names classes or a flow.
+	All bool
+
+	// Color enables ANSI colours in the text format: class names, RST
+	// segments in red, retransmissions in yellow. Set it only when the
+	// output is a terminal.
+	Color bool
+
+	// ASCII draws the text ladder with "->" and "<-" instead of box-drawing
+	// arrows, and "..." instead of "…".
+	ASCII bool
+
+	// TextBuffer is how many bytes of rendered flow blocks the text format
+	// holds back so that it can print the summary first and the flows in id
+	// order. 0 means 8 MiB; a negative value streams from the start.
+	TextBuffer int
+}
+
+// DefaultTextBuffer is the TextBuffer used when Options.TextBuffer is 0.
+const DefaultTextBuffer = 8 << 20
+
+// ErrClosed is returned by a Writer used after Close.
+var ErrClosed = errors.New("report: writer closed")
+
+// Writer renders flows in one format as they arrive. It is not safe for
+// concurrent use.
+type Writer struct {
+	out  io.Writer
+	fmt  Format
+	opts Options
+	err  error // first write error, sticky
+	done bool
+
+	sum summary
+
+	// json
+	jsonStarted bool
+	jsonFlows   int
+
+	// text
+	held      []heldBlock
+	heldBytes int
+	streaming bool
+}
+
+type heldBlock struct {
+	id   int
+	text []byte
+}
+
+// NewWriter returns a Writer that renders to out in format f.
+func NewWriter(out io.Writer, f Format, opts Options) *Writer {
+	w := &Writer{out: out, fmt: f, opts: opts}
+	if opts.TextBuffer == 0 {
+		w.opts.TextBuffer = DefaultTextBuffer
+	}
+	w.streaming = w.opts.TextBuffer < 0
+	return w
+}
+
+// WriteFlow counts f in the summary and renders it if the filter (and, for
+// text, Options.All) selects it. It does not keep f. Once a write has
+// failed, WriteFlow only returns that error.
+func (w *Writer) WriteFlow(f *analyzer.Flow) error {
+	if w.done {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.sum.add(f)
+	if !w.opts.Filter.Match(f) {
+		return nil
+	}
+	w.sum.selected++
+	switch w.fmt {
+	case JSON:
+		w.writeJSONFlow(f)
+	case NDJSON:
+		w.writeNDJSONFlow(f)
+	default:
+		if w.opts.All || w.opts.Filter.explicit() || notable(f.Class) {
+			w.sum.shown++
+			w.writeTextFlow(f)
+		}
+	}
+	return w.err
+}
+
+// Close writes what remains (the held text blocks, the summary, the end of
+// the JSON document) with the inputs' final counters and the analyzer's
+// statistics, and returns the first write error. It does not close the
+// underlying writer.
+func (w *Writer) Close(inputs []capture.Input, stats analyzer.Stats) error {
+	if w.done {
+		return ErrClosed
+	}
+	w.done = true
+	if w.err != nil {
+		return w.err
+	}
+	w.sum.finish(inputs, stats)
+	switch w.fmt {
+	case JSON:
+		w.closeJSON(inputs, stats)
+	case NDJSON:
+		w.closeNDJSON(inputs, stats)
+	default:
+		w.closeText(inputs, stats)
+	}
+	return w.err
+}
+
+func (w *Writer) write(b []byte) {
+	if w.err != nil {
+		return
+	}
+	if _, err := w.out.Write(b); err != nil {
+		w.err = fmt.Errorf("writing report: %w", err)
+	}
+}
+
+// notable reports whether the text format shows flows of class c by
+// default.
+func notable(c analyzer.Class) bool {
+	return c != analyzer.ClassFourWay && c != analyzer.ClassOpen
+}
+
+// inputName returns the name of input i as given, or "input#i" when the
+// index is out of range.
+func (w *Writer) inputName(i int) string {
+	if i >= 0 && i < len(w.opts.Inputs) {
+		return w.opts.Inputs[i]
+	}
+	return fmt.Sprintf("input#%d", i)
+}
+
+// multi reports whether frames are cited with their file.
+func (w *Writer) multi() bool { return len(w.opts.Inputs) > 1 }
+
+// cite returns the text form of a frame reference: "12" or "a.pcap:12",
+// "?" for an unknown frame. The file name is not sanitized.
+func (w *Writer) cite(r analyzer.FrameRef) string {
+	if r.Frame <= 0 {
+		return "?"
+	}
+	if w.multi() {
+		return fmt.Sprintf("%s:%d", w.inputName(r.File), r.Frame)
+	}
+	return fmt.Sprint(r.Frame)
+}

@@ -1,0 +1,114 @@
+package report
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Sanitize makes s safe to print on a terminal. A capture is untrusted
+// input: file and interface names, comments and anything derived from them
+// could carry escape sequences that move the cursor, rewrite earlier lines
+// or reorder text. Sanitize replaces every control character (C0, DEL and
+// the C1 range, CR and LF included), the Unicode bidirectional formatting
+// characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), the
+// line and paragraph separators (U+2028, U+2029) and bytes that are not
+// valid UTF-8 with Go-style escapes: ESC becomes \x1b, U+202E becomes
+// \u202e. Everything else, backslashes included, is kept as is.
+func Sanitize(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			writeHexByte(&b, s[i])
+		case r < 0x80 && (r < 0x20 || r == 0x7f):
+			writeHexByte(&b, byte(r))
+		case unsafeRune(r):
+			b.WriteString(`\u`)
+			h := strconv.FormatInt(int64(r), 16)
+			for n := len(h); n < 4; n++ {
+				b.WriteByte('0')
+			}
+			b.WriteString(h)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func writeHexByte(b *strings.Builder, c byte) {
+	const hex = "0123456789abcdef"
+	b.WriteString(`\x`)
+	b.WriteByte(hex[c>>4])
+	b.WriteByte(hex[c&0xf])
+}
+
+// unsafeRune reports whether r, a valid non-ASCII rune, must not reach a
+// terminal or a JSON document unescaped: C1 controls (a UTF-8 terminal may
+// act on U+009B as CSI), bidirectional formatting characters ("Trojan
+// Source") and the line separators.
+func unsafeRune(r rune) bool {
+	switch {
+	case r >= 0x80 && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f:
+		return true
+	case r >= 0x202a && r <= 0x202e:
+		return true
+	case r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x2028, r == 0x2029:
+		return true
+	}
+	return unicode.IsControl(r)
+}
+
+// escapeJSON rewrites the runes unsafeRune rejects that encoding/json
+// leaves as raw UTF-8 (C1 controls, bidi formatting characters) as \uXXXX
+// escapes. It is only applied to encoding/json output, where every
+// non-ASCII byte is inside a string literal, so the decoded value does not
+// change.
+func escapeJSON(b []byte) []byte {
+	i := 0
+	for i < len(b) && b[i] < 0x80 {
+		i++
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		if b[i] < 0x80 {
+			out = append(out, b[i])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r != utf8.RuneError && unsafeRune(r) {
+			out = append(out, `\u`...)
+			h := strconv.FormatInt(int64(r), 16)
+			for n := len(h); n < 4; n++ {
+				out = append(out, '0')
+			}
+			out = append(out, h...)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}
