@@ -242,11 +242,7 @@ func (r *Router) writeLoop(leg int) {
 		if d := time.Until(f.due); d > 0 {
 			time.Sleep(d)
 		}
-		if err := h.WritePacketData(f.data); err != nil {
-			r.setErr(fmt.Errorf("router writing leg %d: %w", leg, err))
-			continue
-		}
-		r.forwarded.Add(1)
+		// Mirror before writing: the receiver may answer within the write.
 		if leg == 1 {
 			if m := r.mirror.Load(); m != nil {
 				if _, err := DecodeFrame(LinkEthernet, f.data); err == nil {
@@ -254,6 +250,11 @@ func (r *Router) writeLoop(leg int) {
 				}
 			}
 		}
+		if err := h.WritePacketData(f.data); err != nil {
+			r.setErr(fmt.Errorf("router writing leg %d: %w", leg, err))
+			continue
+		}
+		r.forwarded.Add(1)
 	}
 }
 

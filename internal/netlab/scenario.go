@@ -66,7 +66,12 @@ type Session struct {
 	mirror   *Capture
 	flows    []*FlowSpec
 	captured bool
+	atEnd    []func()
 }
+
+// AfterCapture registers f to run once the captures have stopped: closing
+// sockets that must stay open (CLOSE_WAIT, open flows) until the end.
+func (s *Session) AfterCapture(f func()) { s.atEnd = append(s.atEnd, f) }
 
 // BothSides is the usual pair of captures: the client's and the server's interface.
 var BothSides = []CapSpec{
@@ -159,6 +164,9 @@ func RunScenario(sc *Scenario, out string, logf func(string, ...any)) (err error
 	stopErrs = append(stopErrs, r.Stop())
 	if s.mirror != nil {
 		stopErrs = append(stopErrs, s.mirror.Stop())
+	}
+	for _, f := range s.atEnd {
+		f()
 	}
 	if runErr != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, runErr)

@@ -377,7 +377,7 @@ func runAbortQueued(s *Session) error {
 	k.s.Close()
 	Sleep(pause)
 	s.Expect(FlowSpec{Client: cli4(40000), Server: srv4, Class: "rst-abort", Closer: "client",
-		Note: "16384 bytes written, about 5360 (10 segments) on the wire before the RST"})
+		Note: "16384 bytes written, 10 segments of 524 bytes (5240) on the wire before the RST; the peer's ACKs of them, arriving after it, are each answered by a bare RST"})
 	return nil
 }
 
@@ -665,7 +665,7 @@ func runCloseWait(s *Session) error {
 	if err != nil {
 		return err
 	}
-	defer k.s.Close() // only when the scenario is over: after the captures
+	s.AfterCapture(func() { k.s.Close() })
 	if err := k.exchange(100, 2000); err != nil {
 		return err
 	}
@@ -697,7 +697,7 @@ func runFinWait(s *Session) error {
 	if err != nil {
 		return err
 	}
-	defer k.s.Close()
+	s.AfterCapture(func() { k.s.Close() })
 	if err := k.exchange(100, 2000); err != nil {
 		return err
 	}
@@ -724,8 +724,7 @@ func runOpen(s *Session) error {
 	if err != nil {
 		return err
 	}
-	defer k.s.Close()
-	defer k.c.Close()
+	s.AfterCapture(func() { k.c.Close(); k.s.Close() })
 	if err := k.exchange(100, 2000); err != nil {
 		return err
 	}
