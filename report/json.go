@@ -11,7 +11,8 @@ import (
 	"teardown/capture"
 )
 
-// jsonFlow is one flow in the json and ndjson output. Its keys are API:
+// jsonFlow is one flow in the json and ndjson output (the package
+// documentation lists its keys). Its keys are API:
 // keep them, add new ones, bump SchemaVersion if one changes meaning.
 // Optional parts (reset, late_duplicate) are null when absent, lists are
 // [] when empty, so every key is always present.

@@ -1,36 +1,3 @@
-// Package report renders teardown's verdicts: a text report for people, a
-// JSON document and newline-delimited JSON for scripts.
-//
-// A Writer receives flows one by one as the analyzer finalises them
-// (WriteFlow) and the description of the inputs at the end (Close). It
-// never holds more than a bounded amount of output, so a huge capture
-// streams:
-//
-//   - ndjson writes one line per selected flow as soon as it arrives,
-//     {"type":"flow", ...flow keys...}, and a last line
-//     {"type":"summary","schema_version":1,"inputs":[...],"summary":{...}}.
-//   - json writes one document. Its flows are streamed too, so the keys come
-//     in the order "schema_version", "flows", "inputs", "summary" (inputs
-//     carry counters that are only known at the end).
-//   - text prints the summary first and then one block per shown flow in id
-//     order, as long as the rendered blocks fit in Options.TextBuffer;
-//     beyond that it switches to streaming: it prints the blocks held so far
-//     and every later one as it arrives, and the summary comes last.
-//
-// In json and ndjson, flows appear in the order the analyzer emits them,
-// which is the order their verdicts became final, not id order.
-//
-// Every selected flow's JSON object has the keys documented on
-// jsonFlow; they are teardown's API. Frames are cited as plain
-// numbers when there is one input and as "FILE:FRAME" strings when there
-// are several (event objects always carry "frame" as a number and "file"
-// as the input's name). Absolute times are RFC 3339 UTC strings with
-// nanoseconds; relative times and durations are seconds as numbers with
-// six decimals.
-//
-// Strings that may come from a capture are escaped with Sanitize in text
-// output; JSON output relies on encoding/json and additionally escapes C1
-// controls and bidirectional formatting characters.
 package report
 
 import (
@@ -39,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"teardown/analyzer"
@@ -263,9 +231,11 @@ func notable(c analyzer.Class) bool {
 
 // inputName returns the name of input i as given, or "input#i" when the
 // index is out of range.
-func (w *Writer) inputName(i int) string {
-	if i >= 0 && i < len(w.opts.Inputs) {
-		return w.opts.Inputs[i]
+func (w *Writer) inputName(i int) string { return inputName(w.opts.Inputs, i) }
+
+func inputName(inputs []string, i int) string {
+	if i >= 0 && i < len(inputs) {
+		return inputs[i]
 	}
 	return fmt.Sprintf("input#%d", i)
 }
@@ -273,14 +243,26 @@ func (w *Writer) inputName(i int) string {
 // multi reports whether frames are cited with their file.
 func (w *Writer) multi() bool { return len(w.opts.Inputs) > 1 }
 
-// cite returns the text form of a frame reference: "12" or "a.pcap:12",
-// "?" for an unknown frame. The file name is not sanitized.
-func (w *Writer) cite(r analyzer.FrameRef) string {
+// cite returns the text form of a frame reference (see FrameNamer). The
+// file name is not sanitized.
+func (w *Writer) cite(r analyzer.FrameRef) string { return citeFrame(w.opts.Inputs, r) }
+
+func citeFrame(inputs []string, r analyzer.FrameRef) string {
 	if r.Frame <= 0 {
 		return "?"
 	}
-	if w.multi() {
-		return fmt.Sprintf("%s:%d", w.inputName(r.File), r.Frame)
+	if len(inputs) > 1 {
+		return inputName(inputs, r.File) + ":" + strconv.FormatInt(r.Frame, 10)
 	}
-	return fmt.Sprint(r.Frame)
+	return strconv.FormatInt(r.Frame, 10)
+}
+
+// FrameNamer returns the function that cites frames the way the report
+// does, for analyzer.Config.FrameName: "12" with one input, "a.pcap:12"
+// with several (inputs are the names given to capture.Open), "?" for an
+// unknown frame. The names are not sanitized: the report does that when it
+// prints the verdict.
+func FrameNamer(inputs []string) func(analyzer.FrameRef) string {
+	inputs = slices.Clone(inputs)
+	return func(r analyzer.FrameRef) string { return citeFrame(inputs, r) }
 }

@@ -463,3 +463,24 @@ func TestUnknownValues(t *testing.T) {
 		}
 	}
 }
+
+func TestFrameNamer(t *testing.T) {
+	one := FrameNamer([]string{"a.pcap"})
+	two := FrameNamer([]string{"a.pcap", "b.pcap"})
+	tests := []struct {
+		name func(analyzer.FrameRef) string
+		ref  analyzer.FrameRef
+		want string
+	}{
+		{one, analyzer.FrameRef{Frame: 12}, "12"},
+		{one, analyzer.FrameRef{}, "?"},
+		{two, analyzer.FrameRef{File: 1, Frame: 3}, "b.pcap:3"},
+		{two, analyzer.FrameRef{File: 0, Frame: 12}, "a.pcap:12"},
+		{two, analyzer.FrameRef{File: 5, Frame: 1}, "input#5:1"},
+	}
+	for _, tt := range tests {
+		if got := tt.name(tt.ref); got != tt.want {
+			t.Errorf("cite %+v = %q, want %q", tt.ref, got, tt.want)
+		}
+	}
+}

@@ -201,4 +201,7 @@ func TestPipeline(t *testing.T) {
 	if !strings.Contains(out, `"first_frame": "`+p+`:`) {
 		t.Errorf("two inputs: frames not cited with the file:\n%s", out)
 	}
+	if !strings.Contains(out, "(frame "+p+":") {
+		t.Errorf("two inputs: the verdict does not cite frames with the file:\n%s", out)
+	}
 }
