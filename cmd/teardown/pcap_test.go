@@ -205,3 +205,63 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("two inputs: the verdict does not cite frames with the file:\n%s", out)
 	}
 }
+
+// File names reach the terminal in errors, warnings and the report; a
+// hostile one must arrive escaped.
+func TestHostileFileName(t *testing.T) {
+	requireCapture(t)
+	const evil = "evil\x1b[2J\x1b]0;pwned\a\u202e.pcap"
+	dir := t.TempDir()
+
+	code, out, errOut := teardown(t, filepath.Join(dir, evil))
+	if code != 2 || out != "" {
+		t.Errorf("missing hostile file: exit %d, stdout %q", code, out)
+	}
+	if strings.ContainsAny(errOut, "\x1b\a\u202e") || !strings.Contains(errOut, `evil\x1b[2J\x1b]0;pwned\x07\u202e.pcap`) {
+		t.Errorf("stderr not escaped: %q", errOut)
+	}
+
+	src, err := os.ReadFile(threeFlows(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, evil)
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Two inputs so that the name is also cited in the verdicts.
+	code, out, errOut = teardown(t, "--all", p, p)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\a\u202e") {
+		t.Errorf("text report carries a raw control character:\n%q", out)
+	}
+	if !strings.Contains(out, `evil\x1b[2J\x1b]0;pwned\x07\u202e.pcap:`) {
+		t.Errorf("text report does not show the escaped name:\n%s", out)
+	}
+}
+
+// A capture cut in the middle of a record: the frames before it are
+// reported, the problem is a warning (or an error) naming the file.
+func TestTruncatedCapture(t *testing.T) {
+	requireCapture(t)
+	src, err := os.ReadFile(threeFlows(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(p, src[:len(src)-20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := teardown(t, "--all", p)
+	if code != 0 && code != 2 {
+		t.Errorf("exit %d, want 0 (warning) or 2 (error)", code)
+	}
+	if !strings.Contains(errOut, "cut.pcap") {
+		t.Errorf("stderr %q does not name the file", errOut)
+	}
+	if !strings.Contains(out, "flow 1  four-way") {
+		t.Errorf("the flows before the cut are not reported:\n%s", out)
+	}
+}
