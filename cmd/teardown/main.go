@@ -87,7 +87,7 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Int("flow", 0, "show only the flow with this `ID`")
 	fs.Int("stream", 0, "show only the flow with this tcp.stream index `N` (as Wireshark numbers them)")
 	fs.StringSlice("fail-on", nil, "exit with status 1 if any flow has one of these `CLASSES`")
-	fs.Duration("time-wait", 60*time.Second, "TIME_WAIT length of the hosts (Linux: 60s)")
+	fs.Duration("time-wait", 60*time.Second, "the `DURATION` of TIME_WAIT on the active closer (Linux: 60s)")
 	fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR set in the environment)")
 	fs.Bool("ascii", false, "text: draw the ladder with ASCII only")
 	return fs
