@@ -364,7 +364,9 @@ func (w *Writer) renderFlow(f *analyzer.Flow) []byte {
 // renderLadder renders the timeline as aligned columns: frame, time since
 // the flow's first frame, direction, flags, relative seq and ack, payload
 // length, window, (TCP timestamps for the classes whose evidence they
-// are), both endpoints' states after the segment and the notes.
+// are), both endpoints' states after the segment and the notes. With
+// colour, RST segments are red, segments of or answering an old
+// incarnation magenta, retransmissions and duplicates yellow.
 func (w *Writer) renderLadder(b *bytes.Buffer, f *analyzer.Flow) {
 	showTS := false
 	if tsClass(f.Class) {
@@ -453,19 +455,21 @@ func (w *Writer) renderLadder(b *bytes.Buffer, f *analyzer.Flow) {
 		switch {
 		case e.Flags.Has(reassembly.FlagRST):
 			sgr = sgrRed
+		case hasNote(e.Notes, "old incarnation"), hasNote(e.Notes, "old segment"):
+			sgr = sgrMagenta
 		case hasNote(e.Notes, "retransmi"), hasNote(e.Notes, "duplicate"):
 			sgr = sgrYellow
-		case hasNote(e.Notes, "old incarnation"):
-			sgr = sgrMagenta
 		}
 		b.WriteString(w.paint(sgr, line(rows[i])))
 		b.WriteByte('\n')
 	}
 }
 
-func hasNote(notes []string, prefix string) bool {
+// hasNote reports whether a note mentions sub ("FIN retransmission"
+// mentions "retransmi").
+func hasNote(notes []string, sub string) bool {
 	for _, n := range notes {
-		if strings.HasPrefix(n, prefix) {
+		if strings.Contains(n, sub) {
 			return true
 		}
 	}
