@@ -228,6 +228,8 @@ func (w *Writer) renderSummary(inputs []capture.Input) []byte {
 		switch {
 		case s.flows == 0:
 			b.WriteString("No TCP flows.\n")
+		case s.shown == 1 && s.flows == 1:
+			b.WriteString("Showing the only flow.\n")
 		case s.shown == s.flows:
 			fmt.Fprintf(&b, "Showing all %s.\n", plural(s.flows, "flow"))
 		case w.opts.All || w.opts.Filter.explicit():
