@@ -196,7 +196,7 @@ func TestClassify(t *testing.T) {
 				{dir: "C>S", flags: "P.", seq: 1, ack: 2, len: 5},
 				{dir: "S>C", flags: "R", seq: 2},
 			}),
-			class: ClassRSTAfterClose, flags: []string{}, closer: CloserServer,
+			class: ClassRSTAfterClose, flags: []string{"half-close"}, closer: CloserServer,
 			client: StateClosed, server: StateClosed,
 			verdictHas: []string{"data after close", "frame 6"},
 		},

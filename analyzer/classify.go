@@ -182,30 +182,38 @@ func (f *flow) result() *Flow {
 			dec[name] = r.ref
 		}
 	}
+	// The names match the capture lab's expectation files.
 	put("syn", f.syn)
-	put("syn_ack", f.synAck)
+	put("synack", f.synAck)
 	put("client_fin", f.fin[Client])
 	put("server_fin", f.fin[Server])
-	if f.closing && f.fin[f.firstClose].ok {
-		put("first_fin", f.fin[f.firstClose])
+	if f.closing {
+		act, pas := f.firstClose, f.firstClose.Other()
+		if f.fin[act].ok && !f.unseenFIN[act] {
+			put("first_fin", f.fin[act])
+		}
+		if f.fin[pas].ok && !f.unseenFIN[pas] {
+			put("second_fin", f.fin[pas])
+		}
+		if f.fin[act].ok && f.fin[pas].ok && class != ClassSimultaneous {
+			// The final ACK: the active closer's ACK of the passive FIN.
+			put("final_ack", f.finAck[pas])
+		}
 	}
-	put("client_fin_ack", f.finAck[Client])
-	put("server_fin_ack", f.finAck[Server])
-	put("client_fin_retransmit", f.finRetx[Client])
-	put("server_fin_retransmit", f.finRetx[Server])
+	if side, ok := f.retransmittedFIN(); ok {
+		put("retransmitted_fin", f.finRetx[side])
+	} else {
+		put("retransmitted_fin", f.finRetx[Client])
+		put("retransmitted_fin", f.finRetx[Server])
+	}
 	put("rst", f.rst)
-	put("old_segment", f.oldSeg)
-	put("old_segment_answer", f.answer)
-	if f.fin[Client].ok && f.fin[Server].ok && f.closing {
-		// The final ACK: the active closer's ACK of the passive FIN.
-		put("final_ack", f.finAck[f.firstClose.Other()])
+	if f.oldViaDSACK {
+		put("dsack", f.oldSeg)
+	} else {
+		put("old_segment", f.oldSeg)
 	}
+	put("answer", f.answer)
 
-	if class == ClassRSTAfterClose && f.rstBy == f.firstClose {
-		// The data after the FIN met a closed socket, not a half-closed
-		// one.
-		out.Flags &^= Flags(FlagHalfClose)
-	}
 	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
 		out.Reset = f.resetInfo(class)
 	}
