@@ -129,6 +129,10 @@ func NewLab() (l *Lab, err error) {
 			{"net/ipv6/conf/all/accept_dad", "0"},
 			{"net/ipv6/conf/default/accept_dad", "0"},
 			{"net/ipv6/conf/default/addr_gen_mode", "1"},
+			// No tail loss probe: a TLP fires 10 ms after the last
+			// segment when an ACK is delayed, which would add FIN
+			// retransmissions under load and make captures flaky.
+			{"net/ipv4/tcp_early_retrans", "0"},
 		} {
 			if err := l.Sysctl(n, kv[0], kv[1]); err != nil {
 				return nil, err
