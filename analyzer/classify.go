@@ -410,7 +410,7 @@ func (f *flow) timeWaitClause(out *Flow) string {
 	var parts []string
 	for s := Client; s <= Server; s++ {
 		if u := out.TimeWaitUntil[s]; u != 0 {
-			parts = append(parts, fmt.Sprintf("%s %s holds TIME_WAIT until %s", s, f.endpoint(s), time.Unix(0, u).UTC().Format("15:04:05.000000")))
+			parts = append(parts, fmt.Sprintf("%s %s holds TIME_WAIT until %s", s, f.endpoint(s), time.Unix(0, u).UTC().Format("2006-01-02T15:04:05.000000Z")))
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -461,6 +461,7 @@ func (f *flow) events() []Event {
 			Ack:      uint32(r.ack),
 			Len:      r.len,
 			Win:      r.win,
+			HasTS:    r.hasTS,
 			TSval:    r.tsval,
 			TSecr:    r.tsecr,
 			Notes:    r.notes.strings(),

@@ -41,10 +41,11 @@ type Event struct {
 	Rel    int64            `json:"rel_ns"` // nanoseconds since the flow's first frame
 	From   Side             `json:"-"`      // sender
 	Flags  reassembly.Flags `json:"-"`      // TCP flags
-	Seq    uint32           `json:"seq"`    // relative to the sender's ISN (raw if no SYN seen)
-	Ack    uint32           `json:"ack"`    // relative to the receiver's ISN (raw if no SYN seen)
+	Seq    uint32           `json:"seq"`    // relative to the sender's ISN (first seq - 1 without a SYN); for an old-incarnation segment, to that incarnation's
+	Ack    uint32           `json:"ack"`    // relative to the receiver's ISN, likewise
 	Len    uint32           `json:"len"`    // payload bytes
 	Win    uint32           `json:"win"`    // window, scaled when the scale is known
+	HasTS  bool             `json:"-"`      // the segment carried TCP timestamps
 	TSval  uint32           `json:"tsval,omitempty"`
 	TSecr  uint32           `json:"tsecr,omitempty"`
 	Notes  []string         `json:"notes,omitempty"`  // "retransmission", "old incarnation 1", "zero window", "ACKs unseen data", ...

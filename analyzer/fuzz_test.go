@@ -25,7 +25,7 @@ func FuzzAnalyze(f *testing.F) {
 				Frame: int64(i/3 + 1), At: at, TTL: 64, WScale: -1, PktType: reassembly.PktUnknown,
 				Flags: reassembly.Flags(b0 & 0x1f),
 				Seq:   reassembly.Seq(uint32(b1) * 1000), Ack: reassembly.Seq(uint32(b2) * 1000),
-				Len:   uint32(b2&3) * 100, Win: uint16(b1 & 0x80),
+				Len: uint32(b2&3) * 100, Win: uint16(b1 & 0x80),
 			}
 			if b0&0x80 != 0 {
 				s.HasTS, s.TSval, s.TSecr = true, uint32(b1), uint32(b2)

@@ -66,6 +66,7 @@ type rec struct {
 	tsval    uint32
 	tsecr    uint32
 	flags    reassembly.Flags
+	hasTS    bool
 	from     Side
 	notes    note
 	cs, ss   State
@@ -272,7 +273,7 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 	r := rec{
 		at: s.At, frame: s.Frame, file: int32(s.File), idx: f.n,
 		seq: reassembly.Seq(hs.Rel(s.Seq)), len: s.Len, win: uint32(s.Win),
-		tsval: s.TSval, tsecr: s.TSecr, flags: s.Flags, from: side, notes: n,
+		tsval: s.TSval, tsecr: s.TSecr, hasTS: s.HasTS, flags: s.Flags, from: side, notes: n,
 		cs: f.st[Client], ss: f.st[Server],
 	}
 	if hs.WScale > 0 && s.Flags&reassembly.FlagSYN == 0 {
