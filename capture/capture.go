@@ -708,12 +708,25 @@ func (in *input) nextPcapng(r *Reader, seg *reassembly.Segment) bool {
 			}
 			continue
 		}
-		// Other blocks (statistics, name resolution, secrets, custom...)
-		// are skipped.
+		// Other blocks (statistics, name resolution, secrets...) are
+		// skipped. Some are records to Wireshark, which numbers them as
+		// frames: count them too, as non-TCP frames.
+		rec := isRecordBlock(typ)
+		if rec {
+			in.frame++
+		}
 		if err := in.skip(int(total)); err != nil {
-			in.stop(r, 0, start, fmt.Sprintf("block of type %#x truncated", typ), err)
+			frame := int64(0)
+			if rec {
+				frame = in.frame
+			}
+			in.stop(r, frame, start, fmt.Sprintf("block of type %#x truncated", typ), err)
 			in.finish()
 			return false
+		}
+		if rec {
+			in.info.Frames++
+			in.info.NonTCP++
 		}
 	}
 }
@@ -727,6 +740,19 @@ func (in *input) badFrame(off int64, format string, args ...any) {
 		in.frameWarnings++
 		in.warnf(in.frame, off, format, args...)
 	}
+}
+
+// isRecordBlock reports whether a pcapng block that holds no packet is
+// still a record, numbered as a frame, to Wireshark (wiretap/pcapng.c): a
+// systemd journal entry, a Sysdig event, a custom block.
+func isRecordBlock(typ uint32) bool {
+	switch typ {
+	case 0x00000009, // systemd journal export
+		0x00000204, 0x00000208, 0x00000216, 0x00000217, 0x00000221, 0x00000222, // Sysdig events
+		0x00000bad, 0x40000bad: // custom blocks
+		return true
+	}
+	return false
 }
 
 // badBlock stops an input at a block header that makes no sense: the

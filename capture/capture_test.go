@@ -57,8 +57,8 @@ func ngMixed(t testing.TB, be bool, recs []rec) []byte {
 			w.epb(0, uint64(r.at), r.data)
 		}
 		if i == 2 {
-			w.block(5, make([]byte, 12))         // interface statistics
-			w.block(0x40000bad, make([]byte, 8)) // custom block
+			w.block(5, make([]byte, 12)) // interface statistics
+			w.block(10, make([]byte, 8)) // decryption secrets
 		}
 	}
 	return w.b
@@ -164,6 +164,26 @@ func TestPcapngSections(t *testing.T) {
 	sameSegs(t, g.segs, want)
 	if in := g.inputs[0]; !slices.Equal(in.LinkTypes, []string{"Ethernet", "Raw IP"}) || in.Frames != 5 {
 		t.Errorf("input = %+v", in)
+	}
+}
+
+// TestPcapngRecordBlocks checks that blocks Wireshark numbers as frames
+// without a packet in them (custom blocks, systemd journal entries) count.
+func TestPcapngRecordBlocks(t *testing.T) {
+	w := newNg(true)
+	w.iface(reassembly.LinkEthernet, 0, 9, 0)
+	w.epb(0, uint64(t0), tcpFrame(t, 1))
+	w.block(0x00000bad, []byte{0, 0, 0x7f, 0xff, 1, 2}) // frame 2: custom block
+	w.block(9, []byte("MESSAGE=x\n"))                   // frame 3: systemd journal entry
+	w.block(5, make([]byte, 12))                        // statistics: not a frame
+	w.epb(0, uint64(t0)+1, tcpFrame(t, 4))
+	g, err := readAll(t, src("records.pcapng", w.b))
+	if err != nil || g.err != nil || len(g.warnings) != 0 {
+		t.Fatal(err, g.err, g.warnings)
+	}
+	sameSegs(t, g.segs, []reassembly.Segment{{Frame: 1, At: t0, Seq: 1}, {Frame: 4, At: t0 + 1, Seq: 4}})
+	if in := g.inputs[0]; in.Frames != 4 || in.NonTCP != 2 {
+		t.Errorf("input %+v", in)
 	}
 }
 
