@@ -576,6 +576,7 @@ func lateDuplicate(s *Session, ln *net.TCPListener, client, server netip.AddrPor
 	if err := k.closeServerFirst(); err != nil {
 		return nil, err
 	}
+	Sleep(pause) // the client's LAST_ACK must be over, or connect() fails with EADDRNOTAVAIL
 	k2, err := s.connect(ln, client, SockOpts{ReuseAddr: true})
 	if err != nil {
 		return nil, fmt.Errorf("incarnation 2: %w", err)
