@@ -227,6 +227,7 @@ func (f *flow) result() *Flow {
 	}
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
+	f.markLoss(out)
 	return out
 }
 
@@ -312,7 +313,7 @@ func (f *flow) verdict(out *Flow) string {
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
-			fmt.Fprintf(&b, "; the tuple was reused %s after the previous incarnation entered TIME_WAIT", dur(f.reusedAfter))
+			fmt.Fprintf(&b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.reusedAfter), f.reusedHolder, f.inc-1)
 		}
 		b.WriteString(".")
 	case ClassRefused:
@@ -334,7 +335,11 @@ func (f *flow) verdict(out *Flow) string {
 		_, why := f.lossEvidence(side)
 		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.finRetx[side].ref), fn(f.fin[side].ref), why)
 		if f.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
-			fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+			if out.Class != ClassLostACK {
+				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+			} else {
+				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+			}
 		}
 		b.WriteString(".")
 	case ClassSimultaneous:
@@ -482,6 +487,47 @@ func sortRecs(r []rec) {
 	for i := 1; i < len(r); i++ {
 		for j := i; j > 0 && r[j].idx < r[j-1].idx; j-- {
 			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}
+
+// markLoss annotates the segment a lost-ack or lost-fin verdict says was
+// lost and, for a lost FIN, corrects the receiver's inferred states: it
+// did not receive the FIN until the retransmission.
+func (f *flow) markLoss(out *Flow) {
+	side, ok := f.retransmittedFIN()
+	if !ok || (out.Class != ClassLostFIN && out.Class != ClassLostACK) {
+		return
+	}
+	peer := side.Other()
+	var lost FrameRef
+	if out.Class == ClassLostFIN {
+		lost = f.fin[side].ref
+	} else {
+		lost = f.finAck[side].ref
+		if lost == f.ackAfter[side].ref || !f.finAck[side].ok || f.finAck[side].at > f.finRetx[side].at {
+			return // the lost ACK was never captured
+		}
+	}
+	for i := range out.Events {
+		e := &out.Events[i]
+		if e.FrameRef == lost {
+			e.Notes = append(e.Notes, "lost before reaching the "+map[bool]string{true: peer.String(), false: side.String()}[out.Class == ClassLostFIN])
+			if out.Class != ClassLostFIN || i == 0 {
+				return
+			}
+			before := out.Events[i-1].Client
+			if peer == Server {
+				before = out.Events[i-1].Server
+			}
+			for j := i; j < len(out.Events) && out.Events[j].FrameRef != f.finRetx[side].ref; j++ {
+				if peer == Client {
+					out.Events[j].Client = before
+				} else {
+					out.Events[j].Server = before
+				}
+			}
+			return
 		}
 	}
 }

@@ -527,7 +527,9 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 			// RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is
 			// acknowledged and the 2 MSL timeout restarted.
 			f.twStart[from] = s.At
-			*n |= noteReACK
+			if f.finAck[to].ref != f.ackAfter[to].ref {
+				*n |= noteReACK
+			}
 		}
 	}
 	// The sender of the ACK had received the FIN (seen or not).
