@@ -18,6 +18,12 @@ type Config struct {
 	// the bare frame number, which is right for a single input; with several
 	// inputs the caller names the file ("a.pcap:12").
 	FrameName func(FrameRef) string
+
+	// Detail, when set, is asked for each finished flow whether its
+	// verdict sentence, decisive frames and timeline are wanted; when it
+	// says no they are left empty, which saves most of the cost of a flow
+	// nobody will print. Every other field is always filled in.
+	Detail func(*Flow) bool
 }
 
 // Stats counts what the analyzer saw.

@@ -151,7 +151,6 @@ func (f *flow) result() *Flow {
 		FirstAt:      f.firstAt,
 		LastAt:       f.lastAt,
 		FinalState:   f.st,
-		Decisive:     map[string]FrameRef{},
 	}
 	for s := Client; s <= Server; s++ {
 		out.Packets[s] = f.h[s].Packets
@@ -175,7 +174,22 @@ func (f *flow) result() *Flow {
 			}
 		}
 	}
+	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
+		out.Reset = f.resetInfo(class)
+	}
+	if f.oldSeg.ok {
+		ld := &LateDupInfo{Frame: f.oldSeg.ref, FromIncarnation: f.oldInc, Answer: f.answerText()}
+		if f.answer.ok {
+			r := f.answer.ref
+			ld.AnswerFrame = &r
+		}
+		out.LateDuplicate = ld
+	}
+	if a.cfg.Detail != nil && !a.cfg.Detail(out) {
+		return out
+	}
 
+	out.Decisive = map[string]FrameRef{}
 	dec := out.Decisive
 	put := func(name string, r segRef) {
 		if r.ok {
@@ -214,17 +228,6 @@ func (f *flow) result() *Flow {
 	}
 	put("answer", f.answer)
 
-	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
-		out.Reset = f.resetInfo(class)
-	}
-	if f.oldSeg.ok {
-		ld := &LateDupInfo{Frame: f.oldSeg.ref, FromIncarnation: f.oldInc, Answer: f.answerText()}
-		if f.answer.ok {
-			r := f.answer.ref
-			ld.AnswerFrame = &r
-		}
-		out.LateDuplicate = ld
-	}
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
 	f.markLoss(out)

@@ -159,7 +159,7 @@ type flow struct {
 
 	flags   Flags
 	ev      []rec
-	tail    [tailLen]rec
+	tail    *[tailLen]rec // allocated once the timeline overflows
 	ntail   int
 	preData [2]rec // last data segment of each side before the close, not yet in ev
 	hasPre  [2]bool
@@ -295,8 +295,14 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 func (f *flow) keep(r rec, important bool) {
 	switch {
 	case len(f.ev) < maxEvents && (important || f.closing):
+		if f.ev == nil {
+			f.ev = make([]rec, 0, 12)
+		}
 		f.ev = append(f.ev, r)
 	case f.closing || important:
+		if f.tail == nil {
+			f.tail = new([tailLen]rec)
+		}
 		f.tail[f.ntail%tailLen] = r
 		f.ntail++
 	}
