@@ -138,3 +138,31 @@ func TestReadAllocs(t *testing.T) {
 		t.Errorf("pcapng: %v allocations for 4 packets, %v for %d", a, b, 2*len(recs))
 	}
 }
+
+// BenchmarkReadFile reads the 1M-packet pcap from a file through Open.
+func BenchmarkReadFile(b *testing.B) {
+	benchFile(b, "bench.pcap", benchPcap(b))
+}
+
+// BenchmarkReadGzip reads the 1M-packet pcap gzip-compressed from a file.
+func BenchmarkReadGzip(b *testing.B) {
+	benchFile(b, "bench.pcap.gz", gz(b, benchPcap(b)))
+}
+
+func benchFile(b *testing.B, name string, data []byte) {
+	path := writeFile(b, name, data)
+	b.ReportAllocs()
+	frames := 0
+	for b.Loop() {
+		r, err := Open([]string{path}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var seg reassembly.Segment
+		for r.Next(&seg) {
+		}
+		frames += int(r.Inputs()[0].Frames)
+		r.Close()
+	}
+	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "packets/s")
+}

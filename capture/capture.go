@@ -22,6 +22,7 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
@@ -362,6 +363,9 @@ func newInput(idx int, s Source, warn func(Warning)) (*input, error) {
 	case 0x0a0d0d0a:
 		err = in.openPcapng()
 	default:
+		if hint := compressedAs(magic); hint != "" {
+			return nil, fmt.Errorf("%s: not a pcap or pcapng file (magic %x; it looks %s-compressed: decompress it first, or use gzip)", s.Name, magic, hint)
+		}
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file (magic %x)", s.Name, magic)
 	}
 	if err != nil {
@@ -371,6 +375,22 @@ func newInput(idx int, s Source, warn func(Warning)) (*input, error) {
 		in.info.Format += "+gzip"
 	}
 	return in, nil
+}
+
+// compressedAs names the compression format whose magic number starts
+// magic, among those the standard library cannot read as a stream.
+func compressedAs(magic []byte) string {
+	switch {
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X'}):
+		return "xz"
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return "bzip2"
+	case bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):
+		return "lz4"
+	}
+	return ""
 }
 
 // isFormatError reports whether err means the content is bad (a cut file,

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"os"
 	"slices"
 	"strconv"
@@ -129,6 +130,28 @@ func TestFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestModifiedPcap reads the 24-byte record headers of Kuznetzov's patched
+// libpcap (magic a1b2cd34), which tcpdump and Wireshark still read.
+func TestModifiedPcap(t *testing.T) {
+	recs := mixed(t, 5, t0, 1)
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 0xa1b2cd34)
+	b = append(b, pcapBytes(false, false, reassembly.LinkEthernet, 65535, nil)[4:]...)
+	for _, r := range recs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.at/1e9))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.at%1e9/1e3))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.data)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.data)))
+		b = append(b, 2, 0, 0, 0, 0, 8, 0, 0) // ifindex, protocol, pkt_type, pad
+		b = append(b, r.data...)
+	}
+	g, err := readAll(t, src("modified.pcap", b))
+	if err != nil || g.err != nil || len(g.warnings) != 0 {
+		t.Fatal(err, g.err, g.warnings)
+	}
+	sameSegs(t, g.segs, wantSegs(0, recs))
 }
 
 // TestPcapngSections checks Simple Packet Blocks, a second section in the
@@ -299,6 +322,7 @@ func TestOpenErrors(t *testing.T) {
 		{"ng_bad_bom", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 1, 2, 3, 4}, "ng_bad_bom: pcapng section header has a bad byte-order magic 01020304"},
 		{"ng_cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28}, "ng_cut: pcapng section header truncated (5 bytes)"},
 		{"gzip_bad", []byte{0x1f, 0x8b, 0, 0}, "gzip_bad: reading gzip header: unexpected EOF"},
+		{"x.pcap.zst", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}, "x.pcap.zst: not a pcap or pcapng file (magic 28b52ffd; it looks zstd-compressed: decompress it first, or use gzip)"},
 		{"gzip_of_text", gz(t, []byte("not a capture")), "gzip_of_text: not a pcap or pcapng file (magic 6e6f7420)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
