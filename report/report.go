@@ -182,7 +182,7 @@ func (w *Writer) WriteFlow(f *analyzer.Flow) error {
 	case NDJSON:
 		w.writeNDJSONFlow(f)
 	default:
-		if w.opts.All || w.opts.Filter.explicit() || notable(f.Class) {
+		if w.Renders(f) {
 			w.sum.shown++
 			w.writeTextFlow(f)
 		}
