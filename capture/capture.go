@@ -313,6 +313,7 @@ type input struct {
 	// pcapng
 	ifaces []iface
 	lastAt int64 // timestamp of the previous frame, for Simple Packet Blocks
+	haveTS bool  // a frame with a timestamp has been read (FirstAt is set)
 
 	frameWarnings int // undecodable frames reported one by one
 	pending       reassembly.Segment
@@ -509,17 +510,21 @@ func (in *input) next(r *Reader, seg *reassembly.Segment) bool {
 	return in.nextPcapng(r, seg)
 }
 
-// frameDone decodes one frame and updates the counters. It reports whether
-// the frame is a TCP segment.
-func (in *input) frameDone(r *Reader, link reassembly.LinkType, data []byte, at int64, ifc int, seg *reassembly.Segment, off int64) bool {
-	if in.info.Frames == 0 || at < in.info.FirstAt {
-		in.info.FirstAt = at
-	}
-	if in.info.Frames == 0 || at > in.info.LastAt {
-		in.info.LastAt = at
+// frameDone decodes one frame and updates the counters. hasTS is false
+// for a frame without a timestamp of its own (at is borrowed). It reports
+// whether the frame is a TCP segment.
+func (in *input) frameDone(r *Reader, link reassembly.LinkType, data []byte, at int64, hasTS bool, ifc int, seg *reassembly.Segment, off int64) bool {
+	if hasTS {
+		if !in.haveTS || at < in.info.FirstAt {
+			in.info.FirstAt = at
+		}
+		if !in.haveTS || at > in.info.LastAt {
+			in.info.LastAt = at
+		}
+		in.haveTS = true
+		in.lastAt = at
 	}
 	in.info.Frames++
-	in.lastAt = at
 	seg.File, seg.Frame, seg.At, seg.Iface = in.idx, in.frame, at, ifc
 	res := r.dec.Decode(link, data, seg)
 	switch res.Status {
@@ -616,7 +621,7 @@ func (in *input) nextPcap(r *Reader, seg *reassembly.Segment) bool {
 		} else {
 			at += int64(frac) * 1e3
 		}
-		if in.frameDone(r, in.link, rec[in.recHdr:], at, 0, seg, start) {
+		if in.frameDone(r, in.link, rec[in.recHdr:], at, true, 0, seg, start) {
 			return true
 		}
 	}
@@ -925,5 +930,5 @@ func (in *input) packet(r *Reader, typ uint32, body []byte, off int64, seg *reas
 		in.badFrame(off, "captured length %d is over the limit of %d, frame skipped", caplen, MaxRecord)
 		return false
 	}
-	return in.frameDone(r, in.ifaces[id].link, data, at, id, seg, off)
+	return in.frameDone(r, in.ifaces[id].link, data, at, typ != blockSPB, id, seg, off)
 }

@@ -582,3 +582,23 @@ func TestWarningString(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstAtSkipsUntimed checks that frames without a timestamp of their
+// own (a Simple Packet Block first, a bad block) do not put a zero time
+// into FirstAt.
+func TestFirstAtSkipsUntimed(t *testing.T) {
+	w := newNg(false)
+	w.iface(reassembly.LinkEthernet, 0, 9, 0)
+	w.spb(tcpFrame(t, 1))
+	w.epb(3, 5, tcpFrame(t, 2)) // no interface 3
+	w.epb(0, uint64(t0)+7, tcpFrame(t, 3))
+	w.spb(tcpFrame(t, 4))
+	g, err := readAll(t, src("untimed.pcapng", w.b))
+	if err != nil || g.err != nil {
+		t.Fatal(err, g.err)
+	}
+	sameSegs(t, g.segs, []reassembly.Segment{{Frame: 1, Seq: 1}, {Frame: 3, At: t0 + 7, Seq: 3}, {Frame: 4, At: t0 + 7, Seq: 4}})
+	if in := g.inputs[0]; in.FirstAt != t0+7 || in.LastAt != t0+7 || in.Frames != 4 {
+		t.Errorf("input %+v", in)
+	}
+}
