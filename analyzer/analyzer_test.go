@@ -343,3 +343,23 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// A segment captured twice within a millisecond (tcpdump -i any on a
+// bridge and its port) is one packet, not a FIN retransmission.
+func TestCaptureCopiesAreNotRetransmissions(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "F.", seq: 1, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2},
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+	}))
+	var doubled []reassembly.Segment
+	for _, s := range ss {
+		doubled = append(doubled, s)
+		s.At += 20000 // 20 µs later, on the other interface
+		doubled = append(doubled, s)
+	}
+	flows := run(t, doubled)
+	if len(flows) != 1 || flows[0].Class != ClassFourWay || flows[0].Flags.Has(FlagFINRetransmit) {
+		t.Fatalf("got %d flows, first %s %v; want one four-way without fin-retransmit", len(flows), flows[0].Class, flows[0].Flags.Strings())
+	}
+}

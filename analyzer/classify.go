@@ -137,20 +137,21 @@ func (f *flow) result() *Flow {
 	a := f.a
 	class, closer := f.classify()
 	out := &Flow{
-		ID:           f.id,
-		Stream:       f.id - 1,
-		Incarnation:  f.inc,
-		Client:       f.client,
-		Server:       f.server,
-		DirGuessed:   f.dirGuessed,
-		Class:        class,
-		Flags:        f.flags,
-		ActiveCloser: closer,
-		First:        f.first,
-		Last:         f.last,
-		FirstAt:      f.firstAt,
-		LastAt:       f.lastAt,
-		FinalState:   f.st,
+		ID:            f.id,
+		Stream:        f.id - 1,
+		Incarnation:   f.inc,
+		Client:        f.client,
+		Server:        f.server,
+		DirGuessed:    f.dirGuessed,
+		Class:         class,
+		Flags:         f.flags,
+		ActiveCloser:  closer,
+		First:         f.first,
+		Last:          f.last,
+		FirstAt:       f.firstAt,
+		LastAt:        f.lastAt,
+		FinalState:    f.st,
+		CaptureCopies: f.copies,
 	}
 	for s := Client; s <= Server; s++ {
 		out.Packets[s] = f.h[s].Packets

@@ -83,6 +83,7 @@ type Flow struct {
 	First, Last   FrameRef
 	FirstAt       int64 // Unix ns of the first frame
 	LastAt        int64
+	CaptureCopies int                 // segments captured twice (e.g. tcpdump -i any on a bridge), counted once
 	Packets       [2]int64            // segments sent by client, server
 	Bytes         [2]uint64           // payload bytes sent by client, server
 	FinalState    [2]State            // client, server state at the end

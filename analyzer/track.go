@@ -164,7 +164,43 @@ type flow struct {
 	preData [2]rec // last data segment of each side before the close, not yet in ev
 	hasPre  [2]bool
 
+	// Capture copies: the same segment captured twice (tcpdump -i any
+	// on a bridge and its port, or a mirror) is counted and skipped.
+	lastFP [2]fingerprint
+	copies int
+
 	queued, emitted, atEnd bool
+}
+
+// fingerprint identifies a captured segment closely enough to tell a
+// second capture of the same packet from a retransmission, which Linux
+// sends with a new IP ID and, after at least 1 ms, a new TSval.
+type fingerprint struct {
+	at       int64
+	seq, ack reassembly.Seq
+	tsval    uint32
+	len      uint32
+	ipid     uint16
+	win      uint16
+	flags    reassembly.Flags
+	ok       bool
+}
+
+// copyWindow is how close in time two identical segments must be to count
+// as two captures of one packet.
+const copyWindow = int64(1e6) // 1 ms
+
+// isCopy reports whether s repeats the last segment from side, and records
+// s as the last one otherwise.
+func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
+	fp := fingerprint{at: s.At, seq: s.Seq, ack: s.Ack, tsval: s.TSval, len: s.Len, ipid: s.IPID, win: s.Win, flags: s.Flags, ok: true}
+	last := f.lastFP[side]
+	f.lastFP[side] = fp
+	if !last.ok || fp.at-last.at > copyWindow {
+		return false
+	}
+	fp.at = last.at
+	return fp == last
 }
 
 // sideOf returns the side that ap is in f.
@@ -313,6 +349,10 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	from := f.sideOf(src)
 	to := from.Other()
 	hs, hr := &f.h[from], &f.h[to]
+	if f.isCopy(s, from) {
+		f.copies++
+		return
+	}
 	f.touch(s)
 	if !f.ttlSeen[from] {
 		f.ttlSeen[from], f.ttl[from] = true, s.TTL
