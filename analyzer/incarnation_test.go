@@ -111,3 +111,27 @@ func TestTimeWaitExpiryEmitsEarly(t *testing.T) {
 		t.Errorf("after Close: %d flows, want 2", len(got))
 	}
 }
+
+// Sequence numbers that wrap at 2^32 in the middle of the close compare
+// with serial arithmetic.
+func TestSequenceWrap(t *testing.T) {
+	ss := shift(segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 100},
+		{dir: "S>C", flags: ".", seq: 1, ack: 101},
+		{dir: "C>S", flags: "F.", seq: 101, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 102},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 102, gapMS: 200},
+		{dir: "C>S", flags: ".", seq: 102, ack: 2},
+	})), 1<<32-1050, 1<<32-5001)
+	flows := run(t, ss)
+	if len(flows) != 1 {
+		t.Fatalf("got %d flows, want 1", len(flows))
+	}
+	f := flows[0]
+	if f.Class != ClassFINRetransmit || f.Bytes[Client] != 100 {
+		t.Errorf("class %s, client bytes %d; want fin-retransmit and 100 (verdict %s)", f.Class, f.Bytes[Client], f.Verdict)
+	}
+	if f.FinalState[Client] != StateTimeWait || f.FinalState[Server] != StateClosed {
+		t.Errorf("final states %s/%s, want TIME_WAIT/CLOSED", f.FinalState[Client], f.FinalState[Server])
+	}
+}
