@@ -27,12 +27,12 @@
 //
 // The document (SchemaVersion 1):
 //
-//	{"schema_version": 1, "flows": [FLOW...], "inputs": [INPUT...], "summary": SUMMARY}
+//	{"schema_version": 1, "flows": [FLOW...], "inputs": [INPUT...], "summary": SUMMARY, "findings": [FINDING...]}
 //
 // ndjson writes each flow as {"type":"flow", FLOW keys...} on its own line
 // and ends with
 //
-//	{"type":"summary","schema_version":1,"inputs":[INPUT...],"summary":SUMMARY}
+//	{"type":"summary","schema_version":1,"inputs":[INPUT...],"summary":SUMMARY,"findings":[FINDING...]}
 //
 // so that .summary has the same shape in both formats. Every key below is
 // always present: optional objects are null, lists are [] when empty.
@@ -42,6 +42,7 @@
 //	id              1-based, in order of first frame
 //	stream          tcp.stream index as Wireshark numbers it (0-based)
 //	client, server  "198.18.0.1:40000", "[2001:db8::1]:40000"
+//	community_id    the Community ID v1 of the 5-tuple (seed 0), as Zeek, Suricata and Arkime log it
 //	incarnation     1, 2, ... per 5-tuple
 //	dir_guessed     true when no handshake was seen and client/server were guessed from the ports
 //	class           four-way, simultaneous, rst-abort, rst-after-close, refused, lost-ack,
@@ -85,6 +86,12 @@
 // every name present), "time_wait" ([{"flow", "side", "host", "until"}]:
 // sockets still in TIME_WAIT at capture_end), "stuck" ([{"flow", "side",
 // "host", "state", "peer", "peer_state", "for"}]).
+//
+// FINDING (see Finding; computed from every flow, selected or not):
+// "kind" (time-wait, port-pressure, close-wait, fin-wait-2, resets,
+// fin-retransmit, reuse-in-time-wait), "severity" (info, warning,
+// problem), "title", "meaning", "fix", "items" ([{"subject", "count",
+// "detail", "flows"}]), "more" (items left out).
 //
 // Frame citations: with one input a plain number (12); with several a
 // string "FILE:FRAME" ("a.pcap:12"), FILE being the name as given on the

@@ -20,7 +20,8 @@ type jsonFlow struct {
 	Type          string          `json:"type,omitempty"` // ndjson only: "flow"
 	ID            int             `json:"id"`
 	Stream        int             `json:"stream"`
-	Client        string          `json:"client"` // "198.18.0.1:40000", "[2001:db8::1]:40000"
+	Client        string          `json:"client"`       // "198.18.0.1:40000", "[2001:db8::1]:40000"
+	CommunityID   string          `json:"community_id"` // Community ID v1, seed 0
 	Server        string          `json:"server"`
 	Incarnation   int             `json:"incarnation"`
 	DirGuessed    bool            `json:"dir_guessed"` // no handshake: client and server guessed from the ports
@@ -141,10 +142,11 @@ type jsonStuckEntry struct {
 }
 
 type jsonNDSummary struct {
-	Type          string      `json:"type"` // "summary"
-	SchemaVersion int         `json:"schema_version"`
-	Inputs        []jsonInput `json:"inputs"`
-	Summary       jsonSummary `json:"summary"`
+	Type          string        `json:"type"` // "summary"
+	SchemaVersion int           `json:"schema_version"`
+	Inputs        []jsonInput   `json:"inputs"`
+	Summary       jsonSummary   `json:"summary"`
+	Findings      []jsonFinding `json:"findings"`
 }
 
 // cite is a frame reference in JSON: a number with one input, a
@@ -219,6 +221,7 @@ func (w *Writer) jsonFlow(f *analyzer.Flow) *jsonFlow {
 		ID:           f.ID,
 		Stream:       f.Stream,
 		Client:       f.Client.String(),
+		CommunityID:  flowCommunityID(f),
 		Server:       f.Server.String(),
 		Incarnation:  f.Incarnation,
 		DirGuessed:   f.DirGuessed,
@@ -396,6 +399,7 @@ func (w *Writer) closeNDJSON(inputs []capture.Input, _ analyzer.Stats) {
 		SchemaVersion: SchemaVersion,
 		Inputs:        jsonInputs(inputs),
 		Summary:       w.jsonSummary(),
+		Findings:      jsonFindings(w.findings),
 	}, "", "")
 	w.write(append(b, '\n'))
 }
@@ -430,6 +434,8 @@ func (w *Writer) closeJSON(inputs []capture.Input, _ analyzer.Stats) {
 	buf.Write(w.encode(jsonInputs(inputs), "  ", "  "))
 	buf.WriteString(",\n  \"summary\": ")
 	buf.Write(w.encode(w.jsonSummary(), "  ", "  "))
+	buf.WriteString(",\n  \"findings\": ")
+	buf.Write(w.encode(jsonFindings(w.findings), "  ", "  "))
 	buf.WriteString("\n}\n")
 	w.write(buf.Bytes())
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"teardown/analyzer"
 	"teardown/capture"
@@ -117,6 +118,10 @@ type Options struct {
 	// holds back so that it can print the summary first and the flows in id
 	// order. 0 means 8 MiB; a negative value streams from the start.
 	TextBuffer int
+
+	// TimeWait is the TIME_WAIT length the analyzer used (--time-wait),
+	// for the findings; 0 means 60 s.
+	TimeWait time.Duration
 }
 
 // DefaultTextBuffer is the TextBuffer used when Options.TextBuffer is 0.
@@ -134,7 +139,9 @@ type Writer struct {
 	err  error // first write error, sticky
 	done bool
 
-	sum summary
+	sum      summary
+	find     findings  // records for the findings, from every flow
+	findings []Finding // computed by Close
 
 	// json
 	jsonStarted bool
@@ -154,6 +161,7 @@ type heldBlock struct {
 // NewWriter returns a Writer that renders to out in format f.
 func NewWriter(out io.Writer, f Format, opts Options) *Writer {
 	w := &Writer{out: out, fmt: f, opts: opts}
+	w.find.timeWait = opts.TimeWait
 	if opts.TextBuffer == 0 {
 		w.opts.TextBuffer = DefaultTextBuffer
 	}
@@ -172,6 +180,7 @@ func (w *Writer) WriteFlow(f *analyzer.Flow) error {
 		return w.err
 	}
 	w.sum.add(f)
+	w.find.add(f)
 	if !w.opts.Filter.Match(f) {
 		return nil
 	}
@@ -203,6 +212,7 @@ func (w *Writer) Close(inputs []capture.Input, stats analyzer.Stats) error {
 		return w.err
 	}
 	w.sum.finish(inputs, stats)
+	w.findings = w.find.compute()
 	switch w.fmt {
 	case JSON:
 		w.closeJSON(inputs, stats)

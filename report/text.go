@@ -223,6 +223,8 @@ func (w *Writer) renderSummary(inputs []capture.Input) []byte {
 		}
 	}
 
+	w.renderFindingsText(&b, w.findings)
+
 	if w.fmt == Text {
 		b.WriteByte('\n')
 		switch {
@@ -297,6 +299,7 @@ func (w *Writer) renderFlow(f *analyzer.Flow) []byte {
 		f.Stream, f.Incarnation, w.citeRange(f.First, f.Last),
 		f.Packets[0]+f.Packets[1], f.Packets[0], f.Packets[1], f.Bytes[0], f.Bytes[1])
 	fmt.Fprintf(&b, "  from %s for %s s\n", fmtTime(f.FirstAt), fmtSeconds(f.LastAt-f.FirstAt))
+	fmt.Fprintf(&b, "  community id %s\n", flowCommunityID(f))
 
 	field := func(label, value string) {
 		if value != "" {

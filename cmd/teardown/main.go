@@ -259,11 +259,12 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	}
 
 	w := report.NewWriter(out, o.format, report.Options{
-		Inputs: o.files,
-		Filter: o.filter,
-		All:    o.all,
-		Color:  o.format == report.Text && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(out),
-		ASCII:  o.ascii,
+		Inputs:   o.files,
+		Filter:   o.filter,
+		All:      o.all,
+		Color:    o.format == report.Text && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(out),
+		ASCII:    o.ascii,
+		TimeWait: o.timeWait,
 	})
 
 	failOn := make(map[analyzer.Class]bool, len(o.failOn))
