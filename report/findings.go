@@ -458,10 +458,10 @@ func (fs *findings) stuckFindings() []Finding {
 	var out []Finding
 	for _, st := range []analyzer.State{analyzer.StateCloseWait, analyzer.StateFinWait2} {
 		type group struct {
-			n     int64
-			max   int64
-			ids   []int
-			peer  analyzer.State
+			n    int64
+			max  int64
+			ids  []int
+			peer analyzer.State
 		}
 		groups := map[string]*group{}
 		total := 0
