@@ -121,6 +121,7 @@ type findings struct {
 	fins     []finRec
 	reuse    []reuseRec
 	closes   []closeRec
+	vantage  [4]int64 // flows per analyzer.Vantage
 }
 
 type twSpan struct {
@@ -160,6 +161,7 @@ func (fs *findings) add(f *analyzer.Flow) {
 		fs.tw = make(map[reassembly.Addr][]twSpan)
 	}
 	tw := int64(fs.tw0())
+	fs.vantage[f.Vantage&3]++
 	end := f.LastAt
 	for side := analyzer.Client; side <= analyzer.Server; side++ {
 		if u := f.TimeWaitUntil[side]; u != 0 {

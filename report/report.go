@@ -23,14 +23,16 @@ type Format uint8
 
 // The formats.
 const (
-	Text   Format = iota // text: summary and ladders for people
-	JSON                 // json: one document
-	NDJSON               // ndjson: one flow per line, then a summary line
+	Text     Format = iota // text: summary and ladders for people
+	JSON                   // json: one document
+	NDJSON                 // ndjson: one flow per line, then a summary line
+	Markdown               // markdown: a report for an incident ticket
+	HTML                   // html: one self-contained page with diagrams
 )
 
-var formatNames = [...]string{"text", "json", "ndjson"}
+var formatNames = [...]string{"text", "json", "ndjson", "markdown", "html"}
 
-// String returns "text", "json" or "ndjson".
+// String returns "text", "json", "ndjson", "markdown" or "html".
 func (f Format) String() string {
 	if int(f) < len(formatNames) {
 		return formatNames[f]
@@ -45,11 +47,15 @@ func ParseFormat(s string) (Format, error) {
 			return Format(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown format %q (want text, json or ndjson)", s)
+	if s == "md" {
+		return Markdown, nil
+	}
+	return 0, fmt.Errorf("unknown format %q (want text, json, ndjson, markdown or html)", s)
 }
 
 // FormatForPath guesses the format from a file name's extension: .json,
-// .ndjson or .jsonl, .txt or .text. It reports false for other extensions.
+// .ndjson or .jsonl, .txt or .text, .md or .markdown, .html or .htm. It
+// reports false for other extensions.
 func FormatForPath(name string) (Format, bool) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".json":
@@ -58,6 +64,10 @@ func FormatForPath(name string) (Format, bool) {
 		return NDJSON, true
 	case ".txt", ".text":
 		return Text, true
+	case ".md", ".markdown":
+		return Markdown, true
+	case ".html", ".htm":
+		return HTML, true
 	}
 	return 0, false
 }
@@ -142,6 +152,7 @@ type Writer struct {
 	sum      summary
 	find     findings  // records for the findings, from every flow
 	findings []Finding // computed by Close
+	doc      docState  // markdown, html
 
 	// json
 	jsonStarted bool
@@ -162,6 +173,9 @@ type heldBlock struct {
 func NewWriter(out io.Writer, f Format, opts Options) *Writer {
 	w := &Writer{out: out, fmt: f, opts: opts}
 	w.find.timeWait = opts.TimeWait
+	if f != Text {
+		w.opts.Color = false
+	}
 	if opts.TextBuffer == 0 {
 		w.opts.TextBuffer = DefaultTextBuffer
 	}
@@ -190,6 +204,12 @@ func (w *Writer) WriteFlow(f *analyzer.Flow) error {
 		w.writeJSONFlow(f)
 	case NDJSON:
 		w.writeNDJSONFlow(f)
+	case Markdown, HTML:
+		shown := w.Renders(f)
+		if shown {
+			w.sum.shown++
+		}
+		w.writeDocFlow(f, shown)
 	default:
 		if w.Renders(f) {
 			w.sum.shown++
@@ -218,6 +238,10 @@ func (w *Writer) Close(inputs []capture.Input, stats analyzer.Stats) error {
 		w.closeJSON(inputs, stats)
 	case NDJSON:
 		w.closeNDJSON(inputs, stats)
+	case Markdown:
+		w.closeMarkdown(inputs)
+	case HTML:
+		w.closeHTML(inputs)
 	default:
 		w.closeText(inputs, stats)
 	}

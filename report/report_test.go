@@ -406,7 +406,7 @@ func TestWriteError(t *testing.T) {
 }
 
 func TestParseFormat(t *testing.T) {
-	for _, f := range []Format{Text, JSON, NDJSON} {
+	for _, f := range []Format{Text, JSON, NDJSON, Markdown, HTML} {
 		got, err := ParseFormat(f.String())
 		if err != nil || got != f {
 			t.Errorf("ParseFormat(%q) = %v, %v", f, got, err)
@@ -415,14 +415,17 @@ func TestParseFormat(t *testing.T) {
 	if _, err := ParseFormat("yaml"); err == nil {
 		t.Error("ParseFormat(yaml) did not fail")
 	}
-	paths := map[string]Format{"x.json": JSON, "X.JSON": JSON, "a/b.ndjson": NDJSON, "c.jsonl": NDJSON, "r.txt": Text}
+	paths := map[string]Format{"x.json": JSON, "X.JSON": JSON, "a/b.ndjson": NDJSON, "c.jsonl": NDJSON, "r.txt": Text,
+		"t.md": Markdown, "t.markdown": Markdown, "p.html": HTML, "P.HTM": HTML}
 	for p, want := range paths {
 		if got, ok := FormatForPath(p); !ok || got != want {
 			t.Errorf("FormatForPath(%q) = %v, %v; want %v", p, got, ok, want)
 		}
 	}
-	if _, ok := FormatForPath("out.html"); ok {
-		t.Error("FormatForPath(out.html) guessed a format")
+	for _, p := range []string{"out.pcapng", "out", "out.pdf"} {
+		if _, ok := FormatForPath(p); ok {
+			t.Errorf("FormatForPath(%s) guessed a format", p)
+		}
 	}
 }
 
