@@ -105,9 +105,9 @@ func (f *flow) lossEvidence(side Side) (Class, string) {
 	peer := side.Other()
 	fn := f.a.cfg.FrameName
 	orig, retx, ack := f.fin[side], f.finRetx[side], f.finAck[side]
-	if ack.ok && ack.at <= retx.at && ack.ref != retx.ref {
+	if ack.ok && ack.at <= retx.at && ack.ref() != retx.ref() {
 		return ClassLostACK, fmt.Sprintf("the %s's ACK of it (frame %s) was captured before the retransmission, so it was lost between the capture point and the %s",
-			peer, fn(ack.ref), side)
+			peer, fn(ack.ref()), side)
 	}
 	after := f.ackAfter[side]
 	if !after.ok {
@@ -117,13 +117,13 @@ func (f *flow) lossEvidence(side Side) (Class, string) {
 		switch after.tsecr {
 		case orig.tsval:
 			return ClassLostACK, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the original FIN (frame %s), not %d of the retransmission: the %s had received the first FIN and its ACK was lost",
-				peer, fn(after.ref), after.tsecr, fn(orig.ref), retx.tsval, peer)
+				peer, fn(after.ref()), after.tsecr, fn(orig.ref()), retx.tsval, peer)
 		case retx.tsval:
 			return ClassLostFIN, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the retransmission, not %d of the original FIN (frame %s): the first FIN never reached the %s",
-				peer, fn(after.ref), after.tsecr, orig.tsval, fn(orig.ref), peer)
+				peer, fn(after.ref()), after.tsecr, orig.tsval, fn(orig.ref()), peer)
 		}
 		return ClassFINRetransmit, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, which matches neither FIN's TSval (%d, %d), so the capture cannot tell whether the FIN or the ACK was lost",
-			peer, fn(after.ref), after.tsecr, orig.tsval, retx.tsval)
+			peer, fn(after.ref()), after.tsecr, orig.tsval, retx.tsval)
 	}
 	why := "the segments carry no TCP timestamps"
 	if orig.hasTS && retx.hasTS && orig.tsval == retx.tsval {
@@ -162,7 +162,7 @@ func (f *flow) result() *Flow {
 	}
 	out.Vantage, out.VantageWhy = f.vantage()
 	if act := f.firstClose; f.closing && f.fin[act].ok && f.fin[act.Other()].ok && !f.unseenFIN[act.Other()] &&
-		f.finAck[act].ok && f.finAck[act].ref == f.fin[act.Other()].ref {
+		f.finAck[act].ok && f.finAck[act].ref() == f.fin[act.Other()].ref() {
 		out.Flags.Set(FlagPiggybackedFIN)
 	}
 
@@ -179,9 +179,9 @@ func (f *flow) result() *Flow {
 		out.Reset = f.resetInfo(class)
 	}
 	if f.oldSeg.ok {
-		ld := &LateDupInfo{Frame: f.oldSeg.ref, FromIncarnation: f.oldInc, Answer: f.answerText()}
+		ld := &LateDupInfo{Frame: f.oldSeg.ref(), FromIncarnation: f.oldInc, Answer: f.answerText()}
 		if f.answer.ok {
-			r := f.answer.ref
+			r := f.answer.ref()
 			ld.AnswerFrame = &r
 		}
 		out.LateDuplicate = ld
@@ -194,7 +194,7 @@ func (f *flow) result() *Flow {
 	dec := out.Decisive
 	put := func(name string, r segRef) {
 		if r.ok {
-			dec[name] = r.ref
+			dec[name] = r.ref()
 		}
 	}
 	// The names match the capture lab's expectation files.
@@ -249,19 +249,19 @@ func (f *flow) answerText() string {
 func (f *flow) resetInfo(class Class) *ResetInfo {
 	fn := f.a.cfg.FrameName
 	by, peer := f.rstBy, f.rstBy.Other()
-	ri := &ResetInfo{By: by, Frame: f.rst.ref}
+	ri := &ResetInfo{By: by, Frame: f.rst.ref()}
 	switch {
 	case class == ClassRefused:
 		ri.Cause = "nothing listening"
-		ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref), fn(f.syn.ref))
+		ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref()), fn(f.syn.ref()))
 	case class == ClassRSTAfterClose || f.fin[by].ok:
 		if d := f.dataAfter[by]; d.ok {
 			ri.Cause = "data after close"
 			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
-				by, fn(f.fin[by].ref), d.len, peer, fn(d.ref))
+				by, fn(f.fin[by].ref()), d.len, peer, fn(d.ref()))
 		} else {
 			ri.Cause = "other"
-			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref))
+			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref()))
 		}
 	case f.rst.hasAck == false || !f.rstSeqOK:
 		ri.Cause = "other"
@@ -277,7 +277,7 @@ func (f *flow) resetInfo(class Class) *ResetInfo {
 		if d.ok && (!own.ok || own.at < d.at) && f.h[by].HasAck && f.h[peer].Nxt.LessThanEq(f.h[by].Ack.Add(1)) {
 			ri.Cause = "close with unread data"
 			ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (frame %s), acknowledged them, and reset without answering: Linux sends RST instead of FIN when close() finds unread data",
-				by, d.len, peer, fn(d.ref))
+				by, d.len, peer, fn(d.ref()))
 		} else {
 			ri.Cause = "linger-0 abort"
 			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER on with linger 0) sends exactly this RST", peer)
@@ -308,12 +308,12 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		if f.oldViaDSACK {
 			fmt.Fprintf(&b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
-				f.oldFrom.Other(), fn(f.oldSeg.ref), kind, f.oldInc, f.inc)
+				f.oldFrom.Other(), fn(f.oldSeg.ref()), kind, f.oldInc, f.inc)
 		} else {
 			fmt.Fprintf(&b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
-				fn(f.oldSeg.ref), kind, f.oldInc, f.tsClause(), f.inc, f.oldFrom.Other(), f.answerText())
+				fn(f.oldSeg.ref()), kind, f.oldInc, f.tsClause(), f.inc, f.oldFrom.Other(), f.answerText())
 			if f.answer.ok {
-				fmt.Fprintf(&b, " (frame %s)", fn(f.answer.ref))
+				fmt.Fprintf(&b, " (frame %s)", fn(f.answer.ref()))
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
@@ -322,7 +322,7 @@ func (f *flow) verdict(out *Flow) string {
 		b.WriteString(".")
 	case ClassRefused:
 		fmt.Fprintf(&b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
-			f.server, fn(f.syn.ref), fn(f.rst.ref), f.server.Port)
+			f.server, fn(f.syn.ref()), fn(f.rst.ref()), f.server.Port)
 	case ClassRSTAbort, ClassRSTAfterClose:
 		ri := out.Reset
 		state := "ESTABLISHED"
@@ -337,29 +337,29 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		_, why := f.lossEvidence(side)
-		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.finRetx[side].ref), fn(f.fin[side].ref), why)
+		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.finRetx[side].ref()), fn(f.fin[side].ref()), why)
 		if f.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {
-				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.ackAfter[side].ref()))
 			} else {
-				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref))
+				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref()))
 			}
 		}
 		b.WriteString(".")
 	case ClassSimultaneous:
 		fmt.Fprintf(&b, "Both sides closed at once: the client's FIN (frame %s) and the server's FIN (frame %s) crossed, neither acknowledging the other, so both passed through CLOSING and both hold TIME_WAIT.",
-			fn(f.fin[Client].ref), fn(f.fin[Server].ref))
+			fn(f.fin[Client].ref()), fn(f.fin[Server].ref()))
 	case ClassFourWay:
 		act, pas := f.firstClose, f.firstClose.Other()
-		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.fin[act].ref))
-		if out.Flags.Has(FlagPiggybackedFIN) || f.finAck[act].ref == f.fin[pas].ref {
-			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.fin[pas].ref))
+		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.fin[act].ref()))
+		if out.Flags.Has(FlagPiggybackedFIN) || f.finAck[act].ref() == f.fin[pas].ref() {
+			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.fin[pas].ref()))
 		} else {
-			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.finAck[act].ref), fn(f.fin[pas].ref))
+			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.finAck[act].ref()), fn(f.fin[pas].ref()))
 		}
-		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.finAck[pas].ref))
+		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.finAck[pas].ref()))
 		if out.Flags.Has(FlagHalfClose) {
-			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.dataAfter[act].ref))
+			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.dataAfter[act].ref()))
 		}
 		b.WriteString(".")
 	case ClassCloseWait:
@@ -369,7 +369,7 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		pas := act.Other()
 		fmt.Fprintf(&b, "The %s closed (FIN frame %s, acknowledged at frame %s) but the %s never sent its FIN: the %s was left in CLOSE_WAIT (its application never called close()) and the %s in %s",
-			act, fn(f.fin[act].ref), fn(f.finAck[act].ref), pas, pas, act, f.st[act])
+			act, fn(f.fin[act].ref()), fn(f.finAck[act].ref()), pas, pas, act, f.st[act])
 		if out.StuckFor > 0 {
 			fmt.Fprintf(&b, " for %s until the capture ended", dur(out.StuckFor))
 		}
@@ -379,7 +379,7 @@ func (f *flow) verdict(out *Flow) string {
 		if !(f.fin[side].ok && !f.finAck[side].ok) {
 			side = side.Other()
 		}
-		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.fin[side].ref))
+		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.fin[side].ref()))
 		if c := f.h[side].FINCount; c > 1 {
 			fmt.Fprintf(&b, " although it was sent %d times", c)
 		}
@@ -506,10 +506,10 @@ func (f *flow) markLoss(out *Flow) {
 	peer := side.Other()
 	var lost FrameRef
 	if out.Class == ClassLostFIN {
-		lost = f.fin[side].ref
+		lost = f.fin[side].ref()
 	} else {
-		lost = f.finAck[side].ref
-		if lost == f.ackAfter[side].ref || !f.finAck[side].ok || f.finAck[side].at > f.finRetx[side].at {
+		lost = f.finAck[side].ref()
+		if lost == f.ackAfter[side].ref() || !f.finAck[side].ok || f.finAck[side].at > f.finRetx[side].at {
 			return // the lost ACK was never captured
 		}
 	}
@@ -524,7 +524,7 @@ func (f *flow) markLoss(out *Flow) {
 			if peer == Server {
 				before = out.Events[i-1].Server
 			}
-			for j := i; j < len(out.Events) && out.Events[j].FrameRef != f.finRetx[side].ref; j++ {
+			for j := i; j < len(out.Events) && out.Events[j].FrameRef != f.finRetx[side].ref(); j++ {
 				if peer == Client {
 					out.Events[j].Client = before
 				} else {

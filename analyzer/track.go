@@ -74,21 +74,25 @@ type rec struct {
 
 func (r *rec) ref() FrameRef { return FrameRef{File: int(r.file), Frame: r.frame} }
 
-// segRef is a segment kept as evidence.
+// segRef is a segment kept as evidence, packed small: a flow keeps
+// about twenty of them.
 type segRef struct {
-	ok     bool
 	at     int64
-	ref    FrameRef
+	frame  int64
+	file   int32
 	tsval  uint32
 	tsecr  uint32
-	hasTS  bool
 	ack    reassembly.Seq
-	hasAck bool
 	len    uint32
+	ok     bool
+	hasTS  bool
+	hasAck bool
 }
 
+func (r *segRef) ref() FrameRef { return FrameRef{File: int(r.file), Frame: r.frame} }
+
 func mkRef(s *reassembly.Segment) segRef {
-	return segRef{ok: true, at: s.At, ref: FrameRef{File: s.File, Frame: s.Frame},
+	return segRef{ok: true, at: s.At, frame: s.Frame, file: int32(s.File),
 		tsval: s.TSval, tsecr: s.TSecr, hasTS: s.HasTS,
 		ack: s.Ack, hasAck: s.Flags&reassembly.FlagACK != 0, len: s.Len}
 }
@@ -545,7 +549,7 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 		hr.Nxt = hr.Nxt.Add(1)
 		f.unseenFIN[to] = true
 		*n |= noteAcksUnseenFIN
-		f.fin[to] = segRef{ok: true, at: s.At, ref: FrameRef{File: s.File, Frame: s.Frame}}
+		f.fin[to] = segRef{ok: true, at: s.At, frame: s.Frame, file: int32(s.File)}
 		f.finSent(to, s.At, s.Ack, true)
 		if f.fin[from].ok && !f.finAck[from].ok {
 			// The missed FIN most likely acknowledged ours too, as Linux's
@@ -567,13 +571,13 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 	if !f.finAck[to].ok {
 		f.finAck[to] = mkRef(s)
 	}
-	if f.finRetx[to].ok && !f.ackAfter[to].ok && f.finRetx[to].at <= s.At && f.finRetx[to].ref != f.finAck[to].ref {
+	if f.finRetx[to].ok && !f.ackAfter[to].ok && f.finRetx[to].at <= s.At && f.finRetx[to].ref() != f.finAck[to].ref() {
 		f.ackAfter[to] = mkRef(s)
 		if f.st[from] == StateTimeWait {
 			// RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is
 			// acknowledged and the 2 MSL timeout restarted.
 			f.twStart[from] = s.At
-			if f.finAck[to].ref != f.ackAfter[to].ref {
+			if f.finAck[to].ref() != f.ackAfter[to].ref() {
 				*n |= noteReACK
 			}
 		}
@@ -596,7 +600,7 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 	case StateLastAck:
 		f.setState(to, StateClosed, s.At)
 	}
-	if f.st[from] == StateTimeWait && f.finAck[to].ref == (FrameRef{File: s.File, Frame: s.Frame}) {
+	if f.st[from] == StateTimeWait && f.finAck[to].ref() == (FrameRef{File: s.File, Frame: s.Frame}) {
 		f.twStart[from] = s.At
 	}
 }
