@@ -270,20 +270,35 @@ func (f *flow) resetInfo(class Class) *ResetInfo {
 			ri.Evidence = "the RST carries no ACK, unlike the RST|ACK a Linux close() sends"
 		}
 	default:
-		// close() with unread data: the resetting side had received data
-		// from its peer, acknowledged it, and sent nothing after it.
+		// The two RSTs are identical on the wire (RST|ACK at the next
+		// sequence number, no FIN), so the cause is a judgement from what
+		// came before it:
+		//   - the resetting side received data, acknowledged it, and had
+		//     itself sent nothing: an application that never read what it
+		//     was sent (Linux sends RST when close() finds unread data);
+		//   - it had sent data and the peer's last data answered it (a
+		//     request and its response): reading the answer and closing
+		//     with SO_LINGER {on, 0} is the usual story, closing before
+		//     reading all of it the other;
+		//   - nothing unread was pending: an abortive close.
 		d := f.lastData[peer]
 		own := f.lastData[by]
-		if d.ok && (!own.ok || own.at < d.at) && f.h[by].HasAck && f.h[peer].Nxt.LessThanEq(f.h[by].Ack.Add(1)) {
+		gotData := d.ok && (!own.ok || own.at < d.at) && f.h[by].HasAck && f.h[peer].Nxt.LessThanEq(f.h[by].Ack.Add(1))
+		switch {
+		case gotData && f.h[by].Bytes() == 0:
 			ri.Cause = "close with unread data"
-			ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (frame %s), acknowledged them, and reset without answering: Linux sends RST instead of FIN when close() finds unread data",
-				by, d.len, peer, fn(d.ref()))
-		} else {
+			ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (last at frame %s), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)",
+				by, f.h[peer].Bytes(), peer, fn(d.ref()))
+		case gotData:
 			ri.Cause = "linger-0 abort"
-			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER on with linger 0) sends exactly this RST", peer)
-			if un := f.h[by].Nxt.Diff(f.h[peer].Ack); f.h[peer].HasAck && un > 0 {
-				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged and were discarded", un, by)
-			}
+			ri.Evidence = fmt.Sprintf("the %s's last data (frame %s) was answered by the %s (frame %s, %d bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST",
+				by, fn(own.ref()), peer, fn(d.ref()), d.len)
+		default:
+			ri.Cause = "linger-0 abort"
+			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
+		}
+		if un := f.h[by].Nxt.Diff(f.h[peer].Ack); f.h[peer].HasAck && un > 0 {
+			ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged and were discarded", un, by)
 		}
 	}
 	return ri
