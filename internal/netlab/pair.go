@@ -1,0 +1,98 @@
+package netlab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// NewPair creates a client and a server namespace joined by one plain veth
+// pair, with no router in between: the topology for bulk traffic, where a
+// user-space router would be the bottleneck. The addresses, MACs and
+// interface names are those of NewLab (ClientV4, ServerV6, EndpointIf, ...),
+// with the same sysctls, static neighbours and offloads off. There is no
+// router namespace: Do(RouterNode, ...) fails. The caller must Close the
+// Lab; on error nothing is left behind.
+func NewPair() (l *Lab, err error) {
+	l = &Lab{Prefix: fmt.Sprintf("%s%d-%d-", NSPrefix, os.Getpid(), labSeq.Add(1)), fds: [3]int{-1, -1, -1}}
+	live.Store(l, struct{}{})
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	for _, n := range []Node{ClientNode, ServerNode} {
+		if err := ip("netns", "add", l.NSName(n)); err != nil {
+			return nil, fmt.Errorf("creating namespace %s: %w", l.NSName(n), err)
+		}
+		fd, err := unix.Open(filepath.Join("/run/netns", l.NSName(n)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("opening namespace %s: %w", l.NSName(n), err)
+		}
+		l.fds[n] = fd
+		for _, kv := range [][2]string{
+			{"net/ipv6/conf/all/accept_ra", "0"},
+			{"net/ipv6/conf/default/accept_ra", "0"},
+			{"net/ipv6/conf/all/accept_dad", "0"},
+			{"net/ipv6/conf/default/accept_dad", "0"},
+			{"net/ipv6/conf/default/addr_gen_mode", "1"},
+			{"net/ipv4/tcp_early_retrans", "0"},
+		} {
+			if err := l.Sysctl(n, kv[0], kv[1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c, s := l.NSName(ClientNode), l.NSName(ServerNode)
+	cmds := [][]string{
+		{"-n", c, "link", "add", EndpointIf, "address", macString(ClientMAC), "type", "veth", "peer", "name", EndpointIf, "address", macString(ServerMAC), "netns", s},
+		{"-n", c, "link", "set", EndpointIf, "addrgenmode", "none"},
+		{"-n", s, "link", "set", EndpointIf, "addrgenmode", "none"},
+		{"-n", c, "addr", "add", ClientV4.String() + "/24", "dev", EndpointIf},
+		{"-n", c, "addr", "add", ClientV6.String() + "/64", "dev", EndpointIf, "nodad"},
+		{"-n", s, "addr", "add", ServerV4.String() + "/24", "dev", EndpointIf},
+		{"-n", s, "addr", "add", ServerV6.String() + "/64", "dev", EndpointIf, "nodad"},
+		{"-n", c, "link", "set", "lo", "up"},
+		{"-n", s, "link", "set", "lo", "up"},
+		{"-n", c, "link", "set", EndpointIf, "up"},
+		{"-n", s, "link", "set", EndpointIf, "up"},
+		{"-n", c, "neigh", "replace", ServerV4.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", c, "neigh", "replace", ServerV6.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", s, "neigh", "replace", ClientV4.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", s, "neigh", "replace", ClientV6.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
+	}
+	for _, a := range cmds {
+		if err := ip(a...); err != nil {
+			return nil, fmt.Errorf("building pair %s: %w", l.Prefix, err)
+		}
+	}
+	for _, n := range []Node{ClientNode, ServerNode} {
+		if err := l.Sysctl(n, "net/ipv6/conf/"+EndpointIf+"/accept_ra", "0"); err != nil {
+			return nil, err
+		}
+		if err := l.Do(n, func() error { return disableOffloads(EndpointIf) }); err != nil {
+			return nil, fmt.Errorf("disabling offloads on %s in %s: %w", EndpointIf, l.NSName(n), err)
+		}
+	}
+	return l, nil
+}
+
+// Enter locks the calling goroutine to its OS thread and moves that thread
+// into the node's namespace for good, so that a worker can open many
+// sockets there without switching namespaces for each. The goroutine must
+// never call runtime.UnlockOSThread: when it returns, the runtime ends the
+// thread instead of reusing it elsewhere. On error the thread is still
+// locked (and still in its original namespace).
+func (l *Lab) Enter(n Node) error {
+	runtime.LockOSThread()
+	if l.fds[n] < 0 {
+		return fmt.Errorf("namespace %s is closed", l.NSName(n))
+	}
+	if err := unix.Setns(l.fds[n], unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering namespace %s: %w", l.NSName(n), err)
+	}
+	return nil
+}
