@@ -297,8 +297,8 @@ func (f *flow) resetInfo(class Class) *ResetInfo {
 			ri.Cause = "linger-0 abort"
 			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
 		}
-		if un := f.h[by].Nxt.Diff(f.h[peer].Ack); f.h[peer].HasAck && un > 0 {
-			ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged and were discarded", un, by)
+		if f.rstUnacked > 0 {
+			ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.rstUnacked, by)
 		}
 	}
 	return ri

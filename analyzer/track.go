@@ -135,16 +135,17 @@ type flow struct {
 	firstClose Side      // side of the first FIN or RST
 	closing    bool      // a FIN or RST has been seen
 
-	rst      segRef
-	rstBy    Side
-	rstFrom  State // sender's state when it sent the RST
-	rstTo    State // receiver's state when the RST arrived
-	rstSeqOK bool
-	refused  bool
-	closed   bool
-	twStart  [2]int64
-	gap      segRef
-	zeroWin  segRef
+	rst        segRef
+	rstBy      Side
+	rstFrom    State // sender's state when it sent the RST
+	rstTo      State // receiver's state when the RST arrived
+	rstSeqOK   bool
+	rstUnacked int32 // bytes the RST's sender had in flight when it reset
+	refused    bool
+	closed     bool
+	twStart    [2]int64
+	gap        segRef
+	zeroWin    segRef
 
 	// Late duplicates.
 	oldSeg       segRef
@@ -682,6 +683,11 @@ func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 	}
 	f.rst = mkRef(s)
 	f.rstBy, f.rstFrom, f.rstTo = from, f.st[from], f.st[to]
+	if hr := &f.h[to]; hr.HasAck && hs.Started {
+		if un := hs.Nxt.Diff(hr.Ack); un > 0 {
+			f.rstUnacked = un
+		}
+	}
 	if f.st[to] == StateTimeWait {
 		f.flags.Set(FlagRSTInTimeWait)
 	}
