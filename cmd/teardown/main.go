@@ -90,6 +90,7 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Duration("time-wait", 60*time.Second, "the `DURATION` of TIME_WAIT on the active closer (Linux: 60s)")
 	fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR set in the environment)")
 	fs.Bool("ascii", false, "text: draw the ladder with ASCII only")
+	addLiveFlags(fs)
 	return fs
 }
 
@@ -127,7 +128,7 @@ func parseArgs(fs *pflag.FlagSet, args []string) (*options, error) {
 		return nil, &usageError{err.Error()}
 	}
 	o := &options{files: fs.Args()}
-	if len(o.files) == 0 {
+	if len(o.files) == 0 && !liveWanted(fs) {
 		return nil, usagef("no capture file given")
 	}
 	stdin := 0
@@ -219,6 +220,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "teardown: %s\nRun 'teardown --help' for usage.\n", report.Sanitize(err.Error()))
 		return exitError
+	}
+	if status, ok := maybeLive(fs, o, stdout, stderr); ok {
+		return status
 	}
 	status, err := analyze(o, stdout, stderr)
 	if err != nil {
