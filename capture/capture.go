@@ -48,6 +48,7 @@ type Input struct {
 	Truncated  int64    // frames whose TCP header was cut by the snap length (skipped)
 	Malformed  int64    // frames with impossible headers (skipped)
 	OptionsCut int64    // TCP segments whose options the snap length cut (kept, see Segment.CapTrunc)
+	Filtered   int64    // frames the capture filter (-f) rejected (counted in Frames only)
 	FirstAt    int64    // earliest and latest frame timestamps, Unix ns (0 if no frames)
 	LastAt     int64
 	Complete   bool // the input was read to its end without a problem that stopped it
@@ -111,6 +112,7 @@ type Reader struct {
 	err     error
 	dec     reassembly.Decoder
 	closers []io.Closer
+	filter  *Filter // see SetFilter
 }
 
 // Open opens the named captures ("-" is standard input) and checks their
@@ -527,6 +529,10 @@ func (in *input) frameDone(r *Reader, link reassembly.LinkType, data []byte, at 
 	}
 	in.info.Frames++
 	seg.File, seg.Frame, seg.At, seg.Iface = in.idx, in.frame, at, ifc
+	if r.filter != nil && !r.filter.Match(link, data) {
+		in.info.Filtered++
+		return false
+	}
 	res := r.dec.Decode(link, data, seg)
 	switch res.Status {
 	case reassembly.StatusTCP:

@@ -79,6 +79,11 @@ func maybeLive(fs *pflag.FlagSet, o *options, stdout, stderr io.Writer) (int, bo
 		return exitError, true
 	}
 	if lo == nil {
+		// Reading files: -f filters them too.
+		if o.capture, err = filterFlag(fs); err != nil {
+			fmt.Fprintf(stderr, "teardown: %s\nRun 'teardown --help' for usage.\n", report.Sanitize(err.Error()))
+			return exitError, true
+		}
 		return 0, false
 	}
 	status, err := runLive(context.Background(), o, lo, stdout, stderr)

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -95,40 +94,6 @@ func (lc *liveCapture) stop(t testing.TB) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("live capture did not stop in 10 s")
 	}
-}
-
-// flowLines returns the flow objects of an ndjson report, without the
-// vantage point: a live capture knows it from the link layer (which frames
-// the host sent), a pcap file of Ethernet frames has to infer it and may
-// not manage (a refused SYN has no handshake timing to go by).
-func flowLines(t testing.TB, ndjson []byte) []map[string]any {
-	t.Helper()
-	var flows []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(ndjson))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("bad ndjson line %q: %v", sc.Text(), err)
-		}
-		if m["type"] == "flow" {
-			delete(m, "vantage_why")
-			delete(m, "vantage")
-			flows = append(flows, m)
-		}
-	}
-	return flows
-}
-
-// verdicts is the part of each flow that must not depend on how it was
-// captured: tuple, incarnation, class, flags, active closer.
-func verdicts(flows []map[string]any) []string {
-	var out []string
-	for _, f := range flows {
-		out = append(out, fmt.Sprintf("%v -> %v #%v %v %v closer=%v", f["client"], f["server"], f["incarnation"], f["class"], f["flags"], f["active_closer"]))
-	}
-	slices.Sort(out)
-	return out
 }
 
 // offline runs teardown on files and returns its ndjson.

@@ -75,6 +75,7 @@ type options struct {
 	timeWait time.Duration
 	noColor  bool
 	ascii    bool
+	capture  *capture.Filter // -f: frames to keep; nil keeps all
 }
 
 func newFlagSet() *pflag.FlagSet {
@@ -248,6 +249,7 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	defer r.Close()
+	r.SetFilter(o.capture)
 
 	// Open the output only once the inputs are known to be readable, so a
 	// typo in a capture name does not clobber an earlier report.
