@@ -106,46 +106,68 @@ func offline(t testing.TB, files ...string) []byte {
 	return out.Bytes()
 }
 
-// liveScenarios are played with a live capture on the client's interface.
-var liveScenarios = []string{"fourway-client-first", "fourway-server-first", "rst-abort-client", "rst-unread", "lost-ack", "refused", "simultaneous", "fourway-ipv6"}
+// liveCases are lab scenarios played with a live capture: on the client's
+// interface, and with -i any in the server's namespace.
+var liveCases = []struct {
+	scenario string
+	node     netlab.Node
+	iface    string
+}{
+	{"fourway-client-first", netlab.ClientNode, netlab.EndpointIf},
+	{"fourway-server-first", netlab.ClientNode, netlab.EndpointIf},
+	{"rst-abort-client", netlab.ClientNode, netlab.EndpointIf},
+	{"rst-unread", netlab.ClientNode, netlab.EndpointIf},
+	{"lost-ack", netlab.ClientNode, netlab.EndpointIf},
+	{"refused", netlab.ClientNode, netlab.EndpointIf},
+	{"simultaneous", netlab.ClientNode, netlab.EndpointIf},
+	{"fourway-ipv6", netlab.ClientNode, netlab.EndpointIf},
+	{"fourway-client-first", netlab.ServerNode, "any"},
+	{"rst-abort-server", netlab.ServerNode, "any"},
+	{"lost-ack", netlab.ServerNode, "any"},
+}
 
-// TestLiveMatchesOffline plays lab scenarios while teardown captures live
-// on the client's interface: the live verdicts equal the offline verdicts
-// of the lab's own capture of the same run, and the -w file read offline
-// gives exactly the live report.
+// TestLiveMatchesOffline plays lab scenarios while teardown captures live:
+// the live verdicts equal the offline verdicts of the lab's own capture of
+// the same run at the same place, and the -w file read offline gives
+// exactly the live report.
 func TestLiveMatchesOffline(t *testing.T) {
 	needLab(t)
 	t.Cleanup(netlab.CloseAll)
 	dir := t.TempDir()
-	for _, name := range liveScenarios {
-		t.Run(name, func(t *testing.T) {
-			sc, err := netlab.Lookup(name)
+	for _, tc := range liveCases {
+		vantage := tc.node.String()
+		t.Run(tc.scenario+"/"+vantage+"/"+tc.iface, func(t *testing.T) {
+			sc, err := netlab.Lookup(tc.scenario)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wfile := filepath.Join(dir, name+".live.pcapng")
+			out := filepath.Join(dir, vantage+"-"+tc.iface)
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			wfile := filepath.Join(out, tc.scenario+".live.pcapng")
 			var lc *liveCapture
 			wrapped := &netlab.Scenario{Name: sc.Name, Description: sc.Description, Run: func(s *netlab.Session) error {
-				lc = startLive(t, s.Lab, netlab.ClientNode, "-i", netlab.EndpointIf, "-F", "ndjson", "-w", wfile)
+				lc = startLive(t, s.Lab, tc.node, "-i", tc.iface, "-F", "ndjson", "-w", wfile)
 				err := sc.Run(s)
 				time.Sleep(100 * time.Millisecond) // the lab waits as long before it stops its captures
 				lc.stop(t)
 				return err
 			}}
-			if err := netlab.RunScenario(wrapped, dir, t.Logf); err != nil {
+			if err := netlab.RunScenario(wrapped, out, t.Logf); err != nil {
 				t.Fatal(err)
 			}
 			if lc.err != nil || lc.status != 0 {
 				t.Fatalf("live capture: status %d, %v\n%s", lc.status, lc.err, lc.errb.String())
 			}
-			if n := strings.Count(lc.out.String(), `"vantage":"client"`); n != strings.Count(lc.out.String(), `"type":"flow"`) {
-				t.Errorf("%d flows of a capture on the client's interface have vantage client, want all\n%s", n, lc.out.String())
+			if n := strings.Count(lc.out.String(), `"vantage":"`+vantage+`"`); n != strings.Count(lc.out.String(), `"type":"flow"`) {
+				t.Errorf("%d flows of a capture in the %s namespace have vantage %s, want all\n%s", n, vantage, vantage, lc.out.String())
 			}
 			live := flowLines(t, lc.out.Bytes())
 			if len(live) == 0 {
 				t.Fatalf("live capture reported no flow\nstderr: %s", lc.errb.String())
 			}
-			lab := flowLines(t, offline(t, filepath.Join(dir, name+".client.pcap")))
+			lab := flowLines(t, offline(t, filepath.Join(out, tc.scenario+"."+vantage+".pcap")))
 			if g, w := verdicts(live), verdicts(lab); !slices.Equal(g, w) {
 				t.Errorf("live verdicts differ from the offline ones of the lab's capture\nlive:\n  %s\noffline:\n  %s", strings.Join(g, "\n  "), strings.Join(w, "\n  "))
 			}
