@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -307,5 +308,43 @@ func TestLiveErrors(t *testing.T) {
 	errb.Reset()
 	if st := run([]string{"-i", "any", "--promisc"}, &out, &errb); st != exitError || !strings.Contains(errb.String(), "promisc") {
 		t.Errorf("--promisc with any: status %d, stderr %q", st, errb.String())
+	}
+}
+
+// TestLiveWithoutCapNetRaw runs this test binary again without CAP_NET_RAW
+// (setpriv drops it from the bounding set) and checks the one-line error
+// that names the capability and the setcap command.
+func TestLiveWithoutCapNetRaw(t *testing.T) {
+	if os.Getenv("TEARDOWN_NO_NET_RAW") == "1" {
+		var out, errb bytes.Buffer
+		st := run([]string{"-i", "lo", "--duration", "1s"}, &out, &errb)
+		fmt.Printf("status=%d\n%s", st, errb.String())
+		return
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("skipping: setpriv (util-linux) is not installed")
+	}
+	cmd := exec.Command(setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", os.Args[0], "-test.run=^TestLiveWithoutCapNetRaw$")
+	cmd.Env = append(os.Environ(), "TEARDOWN_NO_NET_RAW=1")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Skipf("skipping: cannot drop CAP_NET_RAW here: %v\n%s", err, b)
+	}
+	got := string(b)
+	if !strings.Contains(got, "status=2\n") {
+		t.Fatalf("want exit status 2, got:\n%s", got)
+	}
+	var line string
+	for _, l := range strings.Split(got, "\n") {
+		if strings.HasPrefix(l, "teardown: ") {
+			if line != "" {
+				t.Errorf("more than one error line:\n%s", got)
+			}
+			line = l
+		}
+	}
+	if !strings.Contains(line, "CAP_NET_RAW") || !strings.Contains(line, "setcap cap_net_raw+ep") {
+		t.Errorf("error %q should name CAP_NET_RAW and setcap cap_net_raw+ep", line)
 	}
 }
