@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -76,13 +77,15 @@ type options struct {
 	noColor  bool
 	ascii    bool
 	capture  *capture.Filter // -f: frames to keep; nil keeps all
+	evidence string          // --write-pcap (or -o FILE.pcapng): evidence pcapng
 }
 
 func newFlagSet() *pflag.FlagSet {
 	fs := pflag.NewFlagSet("teardown", pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.StringP("format", "F", "", "output `FORMAT`: text, json or ndjson (default text, or guessed from the -o file's extension)")
+	fs.StringP("format", "F", "", "output `FORMAT`: text, json, ndjson, markdown or html (default text, or guessed from the -o file's extension: .txt .json .ndjson .md .html; .pcapng means --write-pcap)")
 	fs.StringP("output", "o", "", "write the report to `FILE` instead of standard output")
+	fs.String("write-pcap", "", "write the packets of the selected flows (--class, --flow, --stream) to pcapng `FILE`, each flow's verdict a comment on its first packet (files only: the inputs are read twice)")
 	fs.Bool("all", false, "text: show every flow, four-way and open ones included")
 	fs.StringSlice("class", nil, "show only flows of these `CLASSES` (comma-separated)")
 	fs.Int("flow", 0, "show only the flow with this `ID`")
@@ -143,7 +146,17 @@ func parseArgs(fs *pflag.FlagSet, args []string) (*options, error) {
 	}
 
 	o.output, _ = fs.GetString("output")
+	o.evidence, _ = fs.GetString("write-pcap")
 	format, _ := fs.GetString("format")
+	if !fs.Changed("format") && strings.EqualFold(filepath.Ext(o.output), ".pcapng") {
+		if o.evidence != "" {
+			return nil, usagef("-o %s and --write-pcap %s: give the evidence file once", o.output, o.evidence)
+		}
+		o.evidence, o.output = o.output, ""
+	}
+	if o.evidence != "" && stdin > 0 {
+		return nil, usagef(`--write-pcap reads the inputs twice, which standard input ("-") cannot be; save the capture to a file first`)
+	}
 	switch {
 	case fs.Changed("format"):
 		f, err := report.ParseFormat(format)
@@ -279,9 +292,13 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	}
 	failed := map[analyzer.Class]int{}
 	var writeErr error
+	var ev report.Evidence
 	a := analyzer.New(analyzer.Config{TimeWait: o.timeWait, FrameName: report.FrameNamer(o.files), Detail: w.Renders}, func(f *analyzer.Flow) {
 		if failOn[f.Class] {
 			failed[f.Class]++
+		}
+		if o.evidence != "" && o.filter.Match(f) {
+			ev.Add(f)
 		}
 		if writeErr == nil {
 			writeErr = w.WriteFlow(f)
@@ -308,6 +325,11 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	}
 	if err := errors.Join(readErr, writeErr); err != nil {
 		return 0, err
+	}
+	if o.evidence != "" {
+		if _, err := writeEvidence(o.evidence, o.files, &ev); err != nil {
+			return 0, err
+		}
 	}
 	if len(failed) > 0 {
 		var parts []string
