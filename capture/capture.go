@@ -38,18 +38,19 @@ import (
 
 // Input describes one opened capture, for reports.
 type Input struct {
-	Name       string   // path as given, "-" for standard input
-	Format     string   // "pcap", "pcapng"; "+gzip" appended when compressed
-	LinkTypes  []string // link types of the file or its interfaces (names, e.g. "Ethernet", "Linux SLL2")
-	Frames     int64    // records read
-	TCP        int64    // TCP segments decoded
-	NonTCP     int64    // frames that were not TCP (counted and skipped)
-	Fragments  int64    // IP fragments carrying TCP (not reassembled)
-	Truncated  int64    // frames whose TCP header was cut by the snap length (skipped)
-	Malformed  int64    // frames with impossible headers (skipped)
-	OptionsCut int64    // TCP segments whose options the snap length cut (kept, see Segment.CapTrunc)
-	Filtered   int64    // frames the capture filter (-f) rejected (counted in Frames only)
-	FirstAt    int64    // earliest and latest frame timestamps, Unix ns (0 if no frames)
+	Name       string     // path as given, "-" for standard input
+	Format     string     // "pcap", "pcapng"; "+gzip" appended when compressed
+	LinkTypes  []string   // link types of the file or its interfaces (names, e.g. "Ethernet", "Linux SLL2")
+	Frames     int64      // records read
+	TCP        int64      // TCP segments decoded
+	NonTCP     int64      // frames that were not TCP (counted and skipped)
+	Fragments  int64      // IP fragments carrying TCP (not reassembled)
+	Truncated  int64      // frames whose TCP header was cut by the snap length (skipped)
+	Malformed  int64      // frames with impossible headers (skipped)
+	OptionsCut int64      // TCP segments whose options the snap length cut (kept, see Segment.CapTrunc)
+	Filtered   int64      // frames the capture filter (-f) rejected (counted in Frames only)
+	Live       *LiveStats // a live capture's kernel counters (nil for files)
+	FirstAt    int64      // earliest and latest frame timestamps, Unix ns (0 if no frames)
 	LastAt     int64
 	Complete   bool // the input was read to its end without a problem that stopped it
 }

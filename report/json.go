@@ -100,16 +100,17 @@ type jsonEvent struct {
 }
 
 type jsonInput struct {
-	Name      string   `json:"name"`
-	Format    string   `json:"format"`
-	LinkTypes []string `json:"link_types"`
-	Frames    int64    `json:"frames"`
-	TCP       int64    `json:"tcp"`
-	NonTCP    int64    `json:"non_tcp"`
-	Fragments int64    `json:"fragments"`
-	Truncated int64    `json:"truncated"`
-	FirstTime *string  `json:"first_time"`
-	LastTime  *string  `json:"last_time"`
+	Name      string      `json:"name"`
+	Format    string      `json:"format"`
+	LinkTypes []string    `json:"link_types"`
+	Frames    int64       `json:"frames"`
+	TCP       int64       `json:"tcp"`
+	NonTCP    int64       `json:"non_tcp"`
+	Fragments int64       `json:"fragments"`
+	Truncated int64       `json:"truncated"`
+	Kernel    *jsonKernel `json:"kernel,omitempty"` // live capture only
+	FirstTime *string     `json:"first_time"`
+	LastTime  *string     `json:"last_time"`
 }
 
 type jsonSummary struct {
@@ -318,6 +319,7 @@ func jsonInputs(inputs []capture.Input) []jsonInput {
 			NonTCP:    in.NonTCP,
 			Fragments: in.Fragments,
 			Truncated: in.Truncated,
+			Kernel:    jsonKernelStats(in.Live),
 			FirstTime: optTime(in.FirstAt),
 			LastTime:  optTime(in.LastAt),
 		})

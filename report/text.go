@@ -166,6 +166,9 @@ func (w *Writer) renderSummary(inputs []capture.Input) []byte {
 		}
 		fmt.Fprintf(&b, "  %s (%d TCP, %d other, %d fragments, %d truncated)\n",
 			plural(in.Frames, "frame"), in.TCP, in.NonTCP, in.Fragments, in.Truncated)
+		if in.Live != nil {
+			b.WriteString(kernelLine(in.Live))
+		}
 		if in.FirstAt != 0 || in.LastAt != 0 {
 			fmt.Fprintf(&b, "    %s %s %s\n", fmtTime(in.FirstAt), w.ellipsis(), fmtTime(in.LastAt))
 		}

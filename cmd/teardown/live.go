@@ -351,6 +351,8 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 		a.Close()
 	}
 	in := live.Input()
+	kernel := lr.stats
+	in.Live = &kernel
 	if err := w.Close([]capture.Input{in}, a.Stats()); writeErr == nil {
 		writeErr = err
 	}
