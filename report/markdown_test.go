@@ -167,3 +167,14 @@ func TestWiresharkFilters(t *testing.T) {
 func TestMarkdownGolden(t *testing.T) {
 	checkGolden(t, "markdown.md", render(t, Markdown, Options{Inputs: []string{"capture.pcap"}}, emitOrder(fixtureFlows()), fixtureInputs()))
 }
+
+// The markup payload stays inert in the text and json formats too: no
+// terminal escape, and JSON that decodes back to it.
+func TestMarkupTextJSON(t *testing.T) {
+	for _, f := range []Format{Text, JSON, NDJSON} {
+		out := string(render(t, f, Options{Inputs: []string{markup, "b" + markup}, All: true}, []*analyzer.Flow{markupFlow()}, markupInputs()))
+		if bad := terminalSafe(out, false); bad != "" {
+			t.Errorf("%s carries %q unescaped", f, bad)
+		}
+	}
+}
