@@ -192,6 +192,7 @@ type liveRun struct {
 	drops    []dropPeriod
 	stats    capture.LiveStats
 	lastTick time.Time
+	lastShow time.Time
 	lastPkts int64
 	classes  map[analyzer.Class]int64
 	expired  int64 // flows reported by --idle-timeout
@@ -270,7 +271,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 	})
 
 	lr := &liveRun{lo: lo, stderr: stderr, start: time.Now(), classes: map[analyzer.Class]int64{}}
-	lr.lastTick = lr.start
+	lr.lastTick, lr.lastShow = lr.start, lr.start
 	showStatus := lo.status || isTerminal(stderr)
 
 	failOn := make(map[analyzer.Class]bool, len(o.failOn))
@@ -440,10 +441,14 @@ func (lr *liveRun) annotate(f *analyzer.Flow) {
 // per class so far, kernel drops.
 func (lr *liveRun) showStatus(now time.Time, live *capture.Live, a *analyzer.Analyzer) {
 	in := live.Input()
-	rate := float64(in.Frames-lr.lastPkts) / statusEvery.Seconds()
-	lr.lastPkts = in.Frames
+	rate := float64(in.Frames-lr.lastPkts) / now.Sub(lr.lastShow).Seconds()
+	lr.lastPkts, lr.lastShow = in.Frames, now
+	lr.printStatus(rate, in.Frames, a.Stats().OpenFlows)
+}
+
+func (lr *liveRun) printStatus(rate float64, frames int64, open int) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %.0f pkt/s  %d frames  %d open", lr.lo.iface, rate, in.Frames, a.Stats().OpenFlows)
+	fmt.Fprintf(&b, "%s  %.0f pkt/s  %d frames  %d open", lr.lo.iface, rate, frames, open)
 	for _, c := range analyzer.Classes() {
 		if n := lr.classes[c]; n > 0 {
 			fmt.Fprintf(&b, "  %s %d", c, n)

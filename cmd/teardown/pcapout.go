@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -30,22 +29,10 @@ type pcapOut struct {
 	n     int // index of the current file
 	files int // files started
 	f     *os.File
-	cw    countWriter
 	w     *pcapgo.NgWriter
+	size  int64       // bytes in the current file, written or buffered
 	ids   map[int]int // interface index -> interface id in the current file
 	names []string    // names of the files written, in order
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
 }
 
 func newPcapOut(path string, rotate int64, count, snaplen int, filter string) (*pcapOut, error) {
@@ -72,8 +59,8 @@ func (p *pcapOut) open() error {
 		return fmt.Errorf("creating capture file: %w", err)
 	}
 	p.f = f
-	p.cw = countWriter{w: f}
 	p.w = nil
+	p.size = 0
 	p.ids = map[int]int{}
 	p.files++
 	p.names = append(p.names, name)
@@ -84,7 +71,7 @@ func linkLayer(fr *capture.Frame) layers.LinkType { return layers.LinkType(fr.Li
 
 // write appends one frame, rotating first if the file is full.
 func (p *pcapOut) write(fr *capture.Frame) error {
-	if p.rotate > 0 && p.w != nil && p.cw.n >= p.rotate {
+	if p.rotate > 0 && p.w != nil && p.size+epbSize(len(fr.Data)) > p.rotate {
 		if err := p.closeFile(); err != nil {
 			return err
 		}
@@ -105,7 +92,7 @@ func (p *pcapOut) write(fr *capture.Frame) error {
 	if !ok {
 		var err error
 		if p.w == nil {
-			p.w, err = pcapgo.NewNgWriterInterface(&p.cw, intf, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "teardown"}})
+			p.w, err = pcapgo.NewNgWriterInterface(p.f, intf, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "teardown"}})
 			id = 0
 		} else {
 			id, err = p.w.AddInterface(intf)
@@ -114,13 +101,22 @@ func (p *pcapOut) write(fr *capture.Frame) error {
 			return fmt.Errorf("writing %s: %w", p.name(), err)
 		}
 		p.ids[fr.Iface] = id
+		p.size += blockAllowance
 	}
 	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, fr.At), CaptureLength: len(fr.Data), Length: max(fr.Len, len(fr.Data)), InterfaceIndex: id}
 	if err := p.w.WritePacket(ci, fr.Data); err != nil {
 		return fmt.Errorf("writing %s: %w", p.name(), err)
 	}
+	p.size += epbSize(len(fr.Data))
 	return nil
 }
+
+// blockAllowance is what a section header or interface description block
+// takes, about (their options are short).
+const blockAllowance = 128
+
+// epbSize is the size of the Enhanced Packet Block of a frame.
+func epbSize(n int) int64 { return 32 + int64(n+3)&^3 }
 
 // flush makes what was written so far readable by others.
 func (p *pcapOut) flush() error {
@@ -141,7 +137,7 @@ func (p *pcapOut) closeFile() error {
 	if p.w == nil && err == nil {
 		// No frame: still a valid, empty pcapng file.
 		var w *pcapgo.NgWriter
-		w, err = pcapgo.NewNgWriterInterface(&p.cw, pcapgo.NgInterface{LinkType: layers.LinkTypeEthernet, SnapLength: uint32(p.snaplen), TimestampResolution: 9},
+		w, err = pcapgo.NewNgWriterInterface(p.f, pcapgo.NgInterface{LinkType: layers.LinkTypeEthernet, SnapLength: uint32(p.snaplen), TimestampResolution: 9},
 			pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "teardown"}})
 		if err == nil {
 			err = w.Flush()
