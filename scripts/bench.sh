@@ -90,8 +90,9 @@ best() {
 		w=$(bc -l <<<"$t1 - $t0")
 		m=$(tail -n 1 "$out" | cut -d' ' -f2)
 		if [[ -z $wall ]] || (($(bc -l <<<"$w < $wall"))); then wall=$w; fi
-		((m > rss)) && rss=$m
+		if ((m > rss)); then rss=$m; fi
 	done
+	return 0
 }
 
 declare -A W R
@@ -146,8 +147,7 @@ TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test ./bench -run '^$' -bench . -
 TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test ./bench -run '^$' -bench Pipeline -benchtime "${runs}x" -cpu 1 \
 	-cpuprofile "$prof/cpu.out" -memprofile "$prof/mem.out" -o "$prof/bench.test" >/dev/null
 go tool pprof -top -cum -nodecount 400 "$prof/bench.test" "$prof/cpu.out" 2>/dev/null | awk '
-	/^ *Duration:/ { next }
-	/Total samples/ { for (i = 1; i <= NF; i++) if ($i == "=") total = $(i+1); sub("s", "", total) }
+	/Total samples/ { for (i = 1; i <= NF; i++) if ($i == "=") total = sec($(i+1)) }
 	function sec(s) { if (s ~ /ms$/) { sub("ms", "", s); return s / 1000 } sub("s", "", s); return s + 0 }
 	$6 == "teardown/capture.(*Reader).Next" { next_ = sec($4) }
 	$6 == "teardown/reassembly.(*Decoder).Decode" { dec = sec($4) }
@@ -159,9 +159,12 @@ go tool pprof -top -cum -nodecount 400 "$prof/bench.test" "$prof/cpu.out" 2>/dev
 		printf "  profile split (%.2fs of samples):\n", total
 		printf "    reader   (capture, without decoding) %6.2fs %5.1f%%\n", next_ - dec, 100 * (next_ - dec) / total
 		printf "    decoder  (reassembly.Decode)          %6.2fs %5.1f%%\n", dec, 100 * dec / total
-		printf "    analyzer (Add + Close)                %6.2fs %5.1f%%\n", add + cls, 100 * (add + cls) / total
+		printf "    analyzer (Add + Close, with its mallocs) %3.2fs %5.1f%%\n", add + cls, 100 * (add + cls) / total
 		printf "    GC background marking                 %6.2fs %5.1f%%\n", gc, 100 * gc / total
 	}'
+/usr/bin/time -f '%M' -o "$dir/time.out" taskset -c "$cpu" env TEARDOWN_BENCH_PCAP="$pcap" \
+	"$prof/bench.test" -test.run '^$' -test.bench Pipeline -test.benchtime 1x -test.cpu 1 >/dev/null
+printf '  in-process pipeline alone (no rendering): peak RSS %.1f MiB\n' "$(bc -l <<<"$(tail -n 1 "$dir/time.out") / 1024")"
 echo "  top functions (go tool pprof -top $prof/bench.test $prof/cpu.out):"
 go tool pprof -top -nodecount 25 "$prof/bench.test" "$prof/cpu.out" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /'
 echo "  allocated space (go tool pprof -sample_index=alloc_space -top $prof/bench.test $prof/mem.out):"
