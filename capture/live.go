@@ -47,6 +47,9 @@ type LiveConfig struct {
 	Filter *Filter
 	// PollTimeout bounds how long Next blocks; 0 means DefaultPollTimeout.
 	PollTimeout time.Duration
+	// Count stops the capture after this many frames (like tcpdump -c):
+	// Next returns ErrStopped instead of reading more. 0 means no limit.
+	Count int64
 	// OnFrame, if set, is called with every frame the filter kept, before
 	// it is decoded (to write it to a file). The Frame and its Data are
 	// valid only during the call.

@@ -199,6 +199,9 @@ func (l *Live) Next(seg *reassembly.Segment) (bool, error) {
 		return false, l.err
 	}
 	for {
+		if l.cfg.Count > 0 && l.info.Frames >= l.cfg.Count {
+			return false, l.setErr(ErrStopped)
+		}
 		stopping := l.stop.Load()
 		if stopping && time.Now().UnixNano()-l.stopAt.Load() > int64(drainLimit) {
 			return false, l.setErr(ErrStopped)

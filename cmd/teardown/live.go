@@ -221,6 +221,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 		Buffer:    lo.buffer,
 		Promisc:   lo.promisc,
 		Filter:    lo.filter,
+		Count:     lo.count,
 	}
 	if lo.write != "" {
 		cfg.OnFrame = func(fr *capture.Frame) {
@@ -313,7 +314,6 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 
 	var seg reassembly.Segment
 	var readErr error
-	var frames int64
 	for writeErr == nil {
 		ok, err := live.Next(&seg)
 		if err != nil {
@@ -328,12 +328,6 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 				lr.early = "evicted: --max-flows reached"
 				lr.evicted += int64(a.Evict(lo.maxFlows))
 				lr.early = ""
-			}
-		}
-		if n := live.Input().Frames; n != frames {
-			frames = n
-			if lo.count > 0 && frames >= lo.count {
-				live.Stop()
 			}
 		}
 		if now := time.Now(); now.Sub(lr.lastTick) >= statusEvery {

@@ -348,3 +348,39 @@ func TestLiveWithoutCapNetRaw(t *testing.T) {
 		t.Errorf("error %q should name CAP_NET_RAW and setcap cap_net_raw+ep", line)
 	}
 }
+
+// TestLiveCount stops after --count frames by itself and writes a report
+// with exactly that many frames.
+func TestLiveCount(t *testing.T) {
+	needLab(t)
+	t.Cleanup(netlab.CloseAll)
+	lab, err := netlab.NewLab()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	r, err := lab.StartRouter(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	lc := startLive(t, lab, netlab.ClientNode, "-i", netlab.EndpointIf, "-F", "ndjson", "-c", "3")
+	defer lc.cancel()
+	srv := netip.AddrPortFrom(netlab.ServerV4, 9) // nothing listens: SYN, RST, 2 frames per try
+	for i := range 3 {
+		if c, err := lab.Dial(netlab.ClientNode, netip.AddrPortFrom(netlab.ClientV4, uint16(42000+i)), srv, netlab.SockOpts{}); err == nil {
+			c.Close()
+		}
+	}
+	select {
+	case <-lc.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("--count 3 did not stop the capture")
+	}
+	if lc.err != nil || lc.status != 0 {
+		t.Fatalf("status %d, %v\n%s", lc.status, lc.err, lc.errb.String())
+	}
+	if !strings.Contains(lc.out.String(), `"frames":3,`) {
+		t.Errorf("summary does not count 3 frames:\n%s", lc.out.String())
+	}
+}
