@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine (as root) and runs
-# every test. The live capture-lab tests build network namespaces, so they
-# need root, iproute2, nftables, ethtool and tcpdump/tshark (the tshark
-# interop checks); CI runs this script as root.
+# every test. The capture-lab and live-capture tests build network
+# namespaces, so they need root and iproute2; tcpdump compiles -f filters
+# and is the oracle of the filter test; tshark checks frame numbering and
+# the evidence pcapng; chromium renders the HTML report. CI runs this script
+# as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg_cmd in iproute2:ip nftables:nft ethtool:ethtool tcpdump:tcpdump tshark:tshark; do
+for pkg_cmd in iproute2:ip nftables:nft ethtool:ethtool tcpdump:tcpdump tshark:tshark chromium:chromium; do
 	pkg=${pkg_cmd%%:*} cmd=${pkg_cmd#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
