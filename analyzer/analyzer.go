@@ -43,11 +43,34 @@ type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
 	tuples map[reassembly.Key]*tuple
-	queue  []*flow // closed flows waiting for their TIME_WAIT to pass, oldest first
+	queue  []qent // closed flows waiting for their TIME_WAIT to pass, oldest first
 	qhead  int
-	now    int64 // latest capture time seen
+	free   []*flow // finished flows no tuple refers to, for reuse
+	now    int64   // latest capture time seen
 	nextID int
 	stats  Stats
+}
+
+// qent is a queued flow; gen tells a stale entry from a recycled flow.
+type qent struct {
+	f   *flow
+	gen uint32
+}
+
+// live returns the entry's flow if it is still waiting, else nil.
+func (e qent) live() *flow {
+	if e.f != nil && e.f.gen == e.gen && !e.f.emitted {
+		return e.f
+	}
+	return nil
+}
+
+// enqueue puts a closed or superseded flow in the TIME_WAIT queue, once.
+func (a *Analyzer) enqueue(f *flow) {
+	if !f.queued {
+		f.queued = true
+		a.queue = append(a.queue, qent{f, f.gen})
+	}
 }
 
 // tuple is one 5-tuple: its current incarnation and the one before it,
@@ -96,10 +119,7 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 		// The old incarnation stays reachable as t.prev until its TIME_WAIT
 		// passes, so that late duplicates can be attributed to it.
 		f.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
-		if !f.queued {
-			f.queued = true
-			a.queue = append(a.queue, f)
-		}
+		a.enqueue(f)
 		f = nil
 	}
 	if f != nil && t.prev != nil && !bareSYN && f.inc > 1 {
@@ -112,9 +132,8 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 		f = a.newFlow(t, s, src)
 	}
 	f.add(s, src, a)
-	if f.closed && !f.queued {
-		f.queued = true
-		a.queue = append(a.queue, f)
+	if f.closed {
+		a.enqueue(f)
 	}
 }
 
@@ -123,12 +142,17 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 	a.nextID++
 	a.stats.Flows++
 	t.count++
-	f := &flow{
-		a:   a,
-		t:   t,
-		id:  a.nextID,
-		inc: t.count,
+	var f *flow
+	if n := len(a.free); n > 0 {
+		f = a.free[n-1]
+		a.free = a.free[:n-1]
+		gen := f.gen
+		*f = flow{gen: gen}
+	} else {
+		f = new(flow)
 	}
+	f.a, f.t, f.id, f.inc = a, t, a.nextID, t.count
+	f.ev = f.evBuf[:0]
 	dst := reassembly.AddrPort{Addr: s.Dst, Port: s.DstPort}
 	switch {
 	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN:
@@ -181,18 +205,15 @@ func guessServer(a, b uint16) int {
 func (a *Analyzer) expire() {
 	tw := int64(a.cfg.TimeWait)
 	for a.qhead < len(a.queue) {
-		f := a.queue[a.qhead]
-		if f.emitted {
-			a.queue[a.qhead] = nil
-			a.qhead++
-			continue
-		}
-		if f.lastAt+tw > a.now {
+		f := a.queue[a.qhead].live()
+		if f != nil && f.lastAt+tw > a.now {
 			break
 		}
-		a.queue[a.qhead] = nil
+		a.queue[a.qhead] = qent{}
 		a.qhead++
-		a.finish(f)
+		if f != nil {
+			a.finish(f)
+		}
 	}
 	if a.qhead > 1024 && a.qhead*2 > len(a.queue) {
 		n := copy(a.queue, a.queue[a.qhead:])
@@ -202,19 +223,38 @@ func (a *Analyzer) expire() {
 	}
 }
 
-// finish emits f and forgets its tuple when nothing newer uses it.
+// finish emits f. The tuple is forgotten with its newest incarnation (an
+// older one still waiting stays reachable through the queue), and a flow
+// no live tuple refers to any more is recycled.
 func (a *Analyzer) finish(f *flow) {
 	if f.emitted {
 		return
 	}
 	f.emitted = true
 	a.stats.OpenFlows--
-	// The tuple is forgotten with its newest incarnation; an older one
-	// still waiting is reachable through the queue.
-	if t := f.t; (t.cur == f || t.cur.emitted) && a.tuples[t.key] == t {
-		delete(a.tuples, t.key)
-	}
 	a.emit(f.result())
+	t := f.t
+	live := a.tuples[t.key] == t
+	if live && (t.cur == f || t.cur.emitted) {
+		delete(a.tuples, t.key)
+		live = false
+		for _, g := range [2]*flow{t.prev, t.cur} {
+			if g != nil && g != f && g.emitted && g.t == t {
+				a.release(g)
+			}
+		}
+	}
+	if !live || (t.cur != f && t.prev != f) {
+		a.release(f)
+	}
+}
+
+// release makes an emitted flow available for reuse; queue entries that
+// still point at it are stale from now on.
+func (a *Analyzer) release(f *flow) {
+	f.gen++
+	f.t = nil
+	a.free = append(a.free, f)
 }
 
 // Close finishes every flow still open with the verdict the evidence
@@ -227,8 +267,8 @@ func (a *Analyzer) Close() {
 			rest = append(rest, t.cur)
 		}
 	}
-	for _, f := range a.queue[a.qhead:] {
-		if f != nil && !f.emitted {
+	for _, e := range a.queue[a.qhead:] {
+		if f := e.live(); f != nil {
 			rest = append(rest, f)
 		}
 	}

@@ -160,7 +160,8 @@ func (f *flow) result() *Flow {
 			out.TimeWaitUntil[s] = f.twStart[s] + int64(a.cfg.TimeWait)
 		}
 	}
-	out.Vantage, out.VantageWhy = f.vantage()
+	var vwhy vantageReason
+	out.Vantage, vwhy = f.vantage()
 	if act := f.firstClose; f.closing && f.fin[act].ok && f.fin[act.Other()].ok && !f.unseenFIN[act.Other()] &&
 		f.finAck[act].ok && f.finAck[act].ref() == f.fin[act.Other()].ref() {
 		out.Flags.Set(FlagPiggybackedFIN)
@@ -176,7 +177,7 @@ func (f *flow) result() *Flow {
 		}
 	}
 	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
-		out.Reset = f.resetInfo(class)
+		out.Reset = f.resetInfo(class, false)
 	}
 	if f.oldSeg.ok {
 		ld := &LateDupInfo{Frame: f.oldSeg.ref(), FromIncarnation: f.oldInc, Answer: f.answerText()}
@@ -188,6 +189,10 @@ func (f *flow) result() *Flow {
 	}
 	if a.cfg.Detail != nil && !a.cfg.Detail(out) {
 		return out
+	}
+	out.VantageWhy = f.vantageWhy(out.Vantage, vwhy)
+	if out.Reset != nil {
+		out.Reset = f.resetInfo(class, true)
 	}
 
 	out.Decisive = map[string]FrameRef{}
@@ -245,23 +250,30 @@ func (f *flow) answerText() string {
 	return "no answer (dropped)"
 }
 
-// resetInfo names who reset the connection and the likely cause.
-func (f *flow) resetInfo(class Class) *ResetInfo {
+// resetInfo names who reset the connection and the likely cause; the
+// evidence sentence is built only when explain is set.
+func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 	fn := f.a.cfg.FrameName
 	by, peer := f.rstBy, f.rstBy.Other()
 	ri := &ResetInfo{By: by, Frame: f.rst.ref()}
 	switch {
 	case class == ClassRefused:
 		ri.Cause = "nothing listening"
-		ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref()), fn(f.syn.ref()))
+		if explain {
+			ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref()), fn(f.syn.ref()))
+		}
 	case class == ClassRSTAfterClose || f.fin[by].ok:
 		if d := f.dataAfter[by]; d.ok {
 			ri.Cause = "data after close"
-			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
-				by, fn(f.fin[by].ref()), d.len, peer, fn(d.ref()))
+			if explain {
+				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
+					by, fn(f.fin[by].ref()), d.len, peer, fn(d.ref()))
+			}
 		} else {
 			ri.Cause = "other"
-			ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref()))
+			if explain {
+				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref()))
+			}
 		}
 	case f.rst.hasAck == false || !f.rstSeqOK:
 		ri.Cause = "other"
@@ -287,18 +299,26 @@ func (f *flow) resetInfo(class Class) *ResetInfo {
 		switch {
 		case gotData && f.h[by].Bytes() == 0:
 			ri.Cause = "close with unread data"
-			ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (last at frame %s), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)",
-				by, f.h[peer].Bytes(), peer, fn(d.ref()))
+			if explain {
+				ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (last at frame %s), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)",
+					by, f.h[peer].Bytes(), peer, fn(d.ref()))
+			}
 		case gotData:
 			ri.Cause = "linger-0 abort"
-			ri.Evidence = fmt.Sprintf("the %s's last data (frame %s) was answered by the %s (frame %s, %d bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST",
-				by, fn(own.ref()), peer, fn(d.ref()), d.len)
+			if explain {
+				ri.Evidence = fmt.Sprintf("the %s's last data (frame %s) was answered by the %s (frame %s, %d bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST",
+					by, fn(own.ref()), peer, fn(d.ref()), d.len)
+			}
 		default:
 			ri.Cause = "linger-0 abort"
-			ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
+			if explain {
+				ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
+			}
 		}
 		if f.rstUnacked > 0 {
-			ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.rstUnacked, by)
+			if explain {
+				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.rstUnacked, by)
+			}
 		}
 	}
 	return ri

@@ -50,8 +50,8 @@ func (a *Analyzer) Evict(max int) int {
 			all = append(all, f)
 		}
 	}
-	for _, f := range a.queue[a.qhead:] {
-		if f != nil && !f.emitted {
+	for _, e := range a.queue[a.qhead:] {
+		if f := e.live(); f != nil {
 			all = append(all, f)
 		}
 	}

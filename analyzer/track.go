@@ -175,7 +175,14 @@ type flow struct {
 	copies int
 
 	queued, emitted, atEnd bool
+	gen                    uint32 // bumped when the struct is recycled
+
+	evBuf [evInline]rec // the first timeline events, without an allocation
 }
+
+// evInline is the number of timeline events kept inside the flow: a
+// handshake, the last data of each side and a four-way close fit.
+const evInline = 10
 
 // fingerprint identifies a captured segment closely enough to tell a
 // second capture of the same packet from a retransmission, which Linux
@@ -336,9 +343,6 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 func (f *flow) keep(r rec, important bool) {
 	switch {
 	case len(f.ev) < maxEvents && (important || f.closing):
-		if f.ev == nil {
-			f.ev = make([]rec, 0, 12)
-		}
 		f.ev = append(f.ev, r)
 	case f.closing || important:
 		if f.tail == nil {
