@@ -237,6 +237,7 @@ func (f *flow) result() *Flow {
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
 	f.markLoss(out)
+	f.markCrossing(out)
 	return out
 }
 
@@ -555,17 +556,43 @@ func (f *flow) markLoss(out *Flow) {
 			if out.Class != ClassLostFIN || i == 0 {
 				return
 			}
-			before := out.Events[i-1].Client
-			if peer == Server {
-				before = out.Events[i-1].Server
-			}
-			for j := i; j < len(out.Events) && out.Events[j].FrameRef != f.finRetx[side].ref(); j++ {
-				if peer == Client {
-					out.Events[j].Client = before
-				} else {
-					out.Events[j].Server = before
-				}
-			}
+			holdState(out.Events, i, peer, f.finRetx[side].ref())
+			return
+		}
+	}
+}
+
+// holdState keeps side's state in events[i:] at what it was before
+// events[i], up to the event at frame until: the capture point saw a
+// segment its receiver had not (yet) received.
+func holdState(events []Event, i int, side Side, until FrameRef) {
+	if i == 0 {
+		return
+	}
+	before := events[i-1].Client
+	if side == Server {
+		before = events[i-1].Server
+	}
+	for j := i; j < len(events) && events[j].FrameRef != until; j++ {
+		if side == Client {
+			events[j].Client = before
+		} else {
+			events[j].Server = before
+		}
+	}
+}
+
+// markCrossing corrects the states of a simultaneous close: the receiver
+// of the first FIN captured had not received it when it sent its own, so it
+// stayed ESTABLISHED until then rather than passing through CLOSE_WAIT.
+func (f *flow) markCrossing(out *Flow) {
+	if out.Class != ClassSimultaneous {
+		return
+	}
+	first := f.firstClose
+	for i := range out.Events {
+		if out.Events[i].FrameRef == f.fin[first].ref() {
+			holdState(out.Events, i, first.Other(), f.fin[first.Other()].ref())
 			return
 		}
 	}
