@@ -114,6 +114,9 @@ type Reader struct {
 	dec     reassembly.Decoder
 	closers []io.Closer
 	filter  *Filter // see SetFilter
+	keepRaw bool    // see KeepRaw
+	raw     Frame
+	rawOut  []byte
 }
 
 // Open opens the named captures ("-" is standard input) and checks their
@@ -190,7 +193,10 @@ func (r *Reader) Next(seg *reassembly.Segment) bool {
 		return false
 	}
 	if len(r.inputs) == 1 {
-		return r.inputs[0].next(r, seg)
+		in := r.inputs[0]
+		ok := in.next(r, seg)
+		r.raw = in.raw
+		return ok
 	}
 	if !r.primed {
 		r.primed = true
@@ -209,6 +215,11 @@ func (r *Reader) Next(seg *reassembly.Segment) bool {
 	}
 	in := r.heap[0]
 	*seg = in.pending
+	if r.keepRaw {
+		r.rawOut = append(r.rawOut[:0], in.raw.Data...)
+		r.raw = in.raw
+		r.raw.Data = r.rawOut
+	}
 	if in.next(r, &in.pending) {
 		r.down(0)
 	} else {
@@ -311,6 +322,7 @@ type input struct {
 	nanos    bool   // nanosecond timestamps
 	recHdr   int    // record header length: 16, or 24 for Kuznetzov's modified pcap
 	snaplen  uint32 // from the file header
+	origLen  uint32 // original length of the frame being decoded
 	link     reassembly.LinkType
 	snapWarn bool // a record longer than the snap length was reported
 
@@ -322,6 +334,8 @@ type input struct {
 	frameWarnings int // undecodable frames reported one by one
 	pending       reassembly.Segment
 	scratch       []byte
+	raw           Frame  // the frame behind pending (with Reader.KeepRaw)
+	rawBuf        []byte // its copy when inputs are merged
 }
 
 // iface is a pcapng interface.
@@ -538,6 +552,19 @@ func (in *input) frameDone(r *Reader, link reassembly.LinkType, data []byte, at 
 	switch res.Status {
 	case reassembly.StatusTCP:
 		in.info.TCP++
+		snap := in.snaplen
+		if in.format != formatPcap && ifc < len(in.ifaces) {
+			snap = in.ifaces[ifc].snaplen
+		}
+		if r.keepRaw {
+			fr := Frame{Number: in.frame, At: at, Iface: ifc, Link: link, Snaplen: snap, Len: int(max(in.origLen, uint32(len(data)))), Data: data}
+			if len(r.inputs) > 1 {
+				// This input reads ahead of the merge: keep a copy.
+				in.rawBuf = append(in.rawBuf[:0], data...)
+				fr.Data = in.rawBuf
+			}
+			in.raw = fr
+		}
 		if seg.CapTrunc {
 			in.info.OptionsCut++
 		}
@@ -629,6 +656,7 @@ func (in *input) nextPcap(r *Reader, seg *reassembly.Segment) bool {
 		} else {
 			at += int64(frac) * 1e3
 		}
+		in.origLen = in.u32(h[12:16])
 		if in.frameDone(r, in.link, rec[in.recHdr:], at, true, 0, seg, start) {
 			return true
 		}
@@ -912,6 +940,7 @@ func (in *input) packet(r *Reader, typ uint32, body []byte, off int64, seg *reas
 		ts := uint64(in.u32(body[4:8]))<<32 | uint64(in.u32(body[8:12]))
 		at = in.ifaces[id].ns(ts)
 		caplen = in.u32(body[12:16])
+		in.origLen = in.u32(body[16:20])
 		if uint64(caplen) > uint64(len(body)-hdrSize) {
 			in.badFrame(off, "captured length %d exceeds the block (%d bytes), frame skipped", caplen, len(body)-hdrSize)
 			return false
@@ -925,6 +954,7 @@ func (in *input) packet(r *Reader, typ uint32, body []byte, off int64, seg *reas
 			return false
 		}
 		caplen = in.u32(body[0:4])
+		in.origLen = caplen
 		if room := uint32(len(body) - 4); caplen > room {
 			caplen = room
 		}

@@ -56,15 +56,17 @@ type LiveConfig struct {
 	OnFrame func(*Frame)
 }
 
-// Frame is one captured frame as handed to LiveConfig.OnFrame.
+// Frame is one captured frame as handed to LiveConfig.OnFrame, or as
+// Reader.Raw returns it from a file.
 type Frame struct {
-	Number int64  // 1-based, in capture order: the frame number in a file written from OnFrame
-	At     int64  // kernel timestamp, Unix ns
-	Iface  int    // interface index
-	IfName string // interface name
-	Link   reassembly.LinkType
-	Data   []byte // the captured bytes (at most the snap length)
-	Len    int    // the frame's length on the wire
+	Number  int64  // 1-based, in capture order: the frame number in a file written from OnFrame
+	At      int64  // kernel timestamp, Unix ns
+	Iface   int    // interface index (live) or pcapng interface (files)
+	IfName  string // interface name (live only)
+	Link    reassembly.LinkType
+	Data    []byte // the captured bytes (at most the snap length)
+	Len     int    // the frame's length on the wire
+	Snaplen uint32 // snap length of the file or pcapng interface (files only; 0 if unknown)
 }
 
 // LiveStats are the kernel's counters of a live capture.

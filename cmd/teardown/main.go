@@ -327,7 +327,7 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	if o.evidence != "" {
-		if _, err := writeEvidence(o.evidence, o.files, &ev); err != nil {
+		if _, err := writeEvidence(o.evidence, o.files, o.capture, &ev); err != nil {
 			return 0, err
 		}
 	}
