@@ -363,3 +363,21 @@ func TestCaptureCopiesAreNotRetransmissions(t *testing.T) {
 		t.Fatalf("got %d flows, first %s %v; want one four-way without fin-retransmit", len(flows), flows[0].Class, flows[0].Flags.Strings())
 	}
 }
+
+func TestUnansweredAndOneWay(t *testing.T) {
+	syns := run(t, segs(40000, 1e18, []step{
+		{dir: "C>S", flags: "S", seq: 0},
+		{dir: "C>S", flags: "S", seq: 0, gapMS: 1000},
+		{dir: "C>S", flags: "S", seq: 0, gapMS: 2000},
+	}))
+	if len(syns) != 1 || syns[0].Class != ClassOpen || !strings.Contains(syns[0].Verdict, "never answered although it was sent 3 times") {
+		t.Errorf("unanswered SYN: %d flows, %v", len(syns), syns[0].Verdict)
+	}
+	one := run(t, segs(40000, 1e18, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 1},
+	}))
+	if len(one) != 1 || one[0].Class != ClassFINWait || !strings.Contains(one[0].Verdict, "only the client's segments were captured") {
+		t.Errorf("one-way flow: %d flows, %s: %s", len(one), one[0].Class, one[0].Verdict)
+	}
+}

@@ -421,11 +421,23 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		b.WriteString(".")
 	default:
-		fmt.Fprintf(&b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
-		if f.supersededBy.Frame != 0 {
-			b.Reset()
+		switch {
+		case f.supersededBy.Frame != 0:
 			fmt.Fprintf(&b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.supersededBy))
+		case f.syn.ok && !f.synAck.ok && f.h[Server].Packets == 0:
+			fmt.Fprintf(&b, "The client's SYN (frame %s) was never answered", fn(f.syn.ref()))
+			if n := f.h[Client].Packets; n > 1 {
+				fmt.Fprintf(&b, " although it was sent %d times", n)
+			}
+			b.WriteString(": the server is down, unreachable or filtered (a firewall dropping the SYN), or the capture missed the answer.")
+		default:
+			fmt.Fprintf(&b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
 		}
+	}
+	if one := f.oneWay(); one >= 0 && out.Class != ClassOpen {
+		s := strings.TrimSuffix(b.String(), ".")
+		b.Reset()
+		fmt.Fprintf(&b, "%s; only the %s's segments were captured (a one-sided tap or asymmetric routing?), so the %s's FIN, ACKs and RSTs may exist unseen.", s, Side(one), Side(one).Other())
 	}
 	if tw := f.timeWaitClause(out); tw != "" && out.Class != ClassSimultaneous {
 		s := strings.TrimSuffix(b.String(), ".")
@@ -433,6 +445,18 @@ func (f *flow) verdict(out *Flow) string {
 		b.WriteString(s + "; " + tw + ".")
 	}
 	return b.String()
+}
+
+// oneWay returns the only side whose segments were captured, or -1 when
+// both sides were seen.
+func (f *flow) oneWay() int {
+	switch {
+	case f.h[Server].Packets == 0 && f.h[Client].Packets > 0:
+		return int(Client)
+	case f.h[Client].Packets == 0 && f.h[Server].Packets > 0:
+		return int(Server)
+	}
+	return -1
 }
 
 // tsClause adds the timestamp evidence for an old segment.
