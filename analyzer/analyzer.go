@@ -45,16 +45,22 @@ type Analyzer struct {
 	tuples map[reassembly.Key]*tuple
 	queue  []qent // closed flows waiting for their TIME_WAIT to pass, oldest first
 	qhead  int
-	free   []*flow // finished flows no tuple refers to, for reuse
-	now    int64   // latest capture time seen
-	nextID int
-	stats  Stats
+	free   []*flow   // finished flows no tuple refers to, for reuse
+	freeD  []*detail // details of settled or finished flows, for reuse
+	// settleQ holds closed flows until they have been quiet for
+	// settleWindow, oldest first.
+	settleQ []qent
+	shead   int
+	now     int64 // latest capture time seen
+	nextID  int
+	stats   Stats
 }
 
 // qent is a queued flow; gen tells a stale entry from a recycled flow.
 type qent struct {
 	f   *flow
 	gen uint32
+	at  int64 // settleQ: when it is due
 }
 
 // live returns the entry's flow if it is still waiting, else nil.
@@ -69,7 +75,7 @@ func (e qent) live() *flow {
 func (a *Analyzer) enqueue(f *flow) {
 	if !f.queued {
 		f.queued = true
-		a.queue = append(a.queue, qent{f, f.gen})
+		a.queue = append(a.queue, qent{f: f, gen: f.gen})
 	}
 }
 
@@ -118,11 +124,13 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	if f != nil && bareSYN && f.startsNew(s, src) {
 		// The old incarnation stays reachable as t.prev until its TIME_WAIT
 		// passes, so that late duplicates can be attributed to it.
-		f.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+		if f.d != nil {
+			f.d.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+		}
 		a.enqueue(f)
 		f = nil
 	}
-	if f != nil && t.prev != nil && !bareSYN && f.inc > 1 {
+	if f != nil && f.d != nil && t.prev != nil && !bareSYN && f.inc > 1 {
 		if old := t.prev; f.isOldSegment(old, s, src) {
 			f.oldSegment(old, s, src)
 			return
@@ -131,9 +139,17 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	if f == nil {
 		f = a.newFlow(t, s, src)
 	}
+	if f.d == nil {
+		f.addSettled(s, src)
+		return
+	}
 	f.add(s, src, a)
 	if f.closed {
 		a.enqueue(f)
+		if !f.settleQueued {
+			f.settleQueued = true
+			a.settleQ = append(a.settleQ, qent{f, f.gen, f.lastAt + settleWindow})
+		}
 	}
 }
 
@@ -152,7 +168,14 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 		f = new(flow)
 	}
 	f.a, f.t, f.id, f.inc = a, t, a.nextID, t.count
-	f.ev = f.evBuf[:0]
+	if n := len(a.freeD); n > 0 {
+		f.d = a.freeD[n-1]
+		a.freeD = a.freeD[:n-1]
+		*f.d = detail{}
+	} else {
+		f.d = new(detail)
+	}
+	f.d.ev = f.d.evBuf[:0]
 	dst := reassembly.AddrPort{Addr: s.Dst, Port: s.DstPort}
 	switch {
 	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN:
@@ -179,9 +202,9 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 			if prev.st[side] == StateTimeWait && prev.twStart[side] != 0 &&
 				s.At-prev.twStart[side] < int64(a.cfg.TimeWait) {
 				f.flags.Set(FlagReuseInTimeWait)
-				f.reusedAfter = s.At - prev.twStart[side]
-				f.reusedFrom = side
-				f.reusedHolder = prev.endpoint(side)
+				f.d.reusedAfter = s.At - prev.twStart[side]
+				f.d.reusedFrom = side
+				f.d.reusedHolder = prev.endpoint(side)
 			}
 		}
 	}
@@ -201,8 +224,38 @@ func guessServer(a, b uint16) int {
 	return 1
 }
 
-// expire emits the closed flows whose TIME_WAIT has passed.
+// settleWindow is how long a closed flow keeps its evidence and timeline
+// in full before it is settled: long enough for the retransmissions of a
+// FIN whose ACK was lost (RTO from 200 ms, doubling) to arrive while the
+// class can still change.
+const settleWindow = int64(5e9)
+
+// expire settles the closed flows that have been quiet for settleWindow and
+// emits those whose TIME_WAIT has passed.
 func (a *Analyzer) expire() {
+	for a.shead < len(a.settleQ) {
+		e := a.settleQ[a.shead]
+		f := e.live()
+		if f != nil && f.d != nil && e.at > a.now {
+			break // the oldest is not due yet
+		}
+		a.settleQ[a.shead] = qent{}
+		a.shead++
+		switch {
+		case f == nil || f.d == nil:
+		case f.lastAt+settleWindow > a.now:
+			// Active again since it was queued: wait anew.
+			a.settleQ = append(a.settleQ, qent{f, f.gen, f.lastAt + settleWindow})
+		default:
+			f.settle()
+		}
+	}
+	if a.shead > 1024 && a.shead*2 > len(a.settleQ) {
+		n := copy(a.settleQ, a.settleQ[a.shead:])
+		clear(a.settleQ[n:])
+		a.settleQ = a.settleQ[:n]
+		a.shead = 0
+	}
 	tw := int64(a.cfg.TimeWait)
 	for a.qhead < len(a.queue) {
 		f := a.queue[a.qhead].live()
@@ -232,7 +285,12 @@ func (a *Analyzer) finish(f *flow) {
 	}
 	f.emitted = true
 	a.stats.OpenFlows--
-	a.emit(f.result())
+	res := f.res
+	if res == nil {
+		res = f.result()
+	}
+	f.res = nil
+	a.emit(res)
 	t := f.t
 	live := a.tuples[t.key] == t
 	if live && (t.cur == f || t.cur.emitted) {
@@ -254,6 +312,10 @@ func (a *Analyzer) finish(f *flow) {
 func (a *Analyzer) release(f *flow) {
 	f.gen++
 	f.t = nil
+	if f.d != nil {
+		a.freeD = append(a.freeD, f.d)
+		f.d = nil
+	}
 	a.free = append(a.free, f)
 }
 

@@ -34,23 +34,23 @@ func (f *flow) classify() (Class, Closer) {
 	if f.closing {
 		closer = sideCloser(f.firstClose)
 	}
-	bothFIN := f.fin[Client].ok && f.fin[Server].ok
-	simultaneous := bothFIN && !f.unseenFIN[Client] && !f.unseenFIN[Server] &&
+	bothFIN := f.d.fin[Client].ok && f.d.fin[Server].ok
+	simultaneous := bothFIN && !f.d.unseenFIN[Client] && !f.d.unseenFIN[Server] &&
 		!f.finCovers(Client) && !f.finCovers(Server)
 	if simultaneous {
 		closer = CloserBoth
 	}
 	switch {
-	case f.oldSeg.ok:
+	case f.d.oldSeg.ok:
 		if f.refused {
 			closer = CloserNone
 		}
 		return ClassLateDuplicate, closer
 	case f.refused:
 		return ClassRefused, CloserNone
-	case f.rst.ok && f.fin[f.rstBy].ok && f.fin[f.rstBy].at <= f.rst.at:
+	case f.d.rst.ok && f.d.fin[f.d.rstBy].ok && f.d.fin[f.d.rstBy].at <= f.d.rst.at:
 		return ClassRSTAfterClose, closer
-	case f.rst.ok:
+	case f.d.rst.ok:
 		return ClassRSTAbort, closer
 	}
 	if side, ok := f.retransmittedFIN(); ok {
@@ -59,11 +59,11 @@ func (f *flow) classify() (Class, Closer) {
 	switch {
 	case simultaneous:
 		return ClassSimultaneous, closer
-	case bothFIN && f.finAck[Client].ok && f.finAck[Server].ok:
+	case bothFIN && f.d.finAck[Client].ok && f.d.finAck[Server].ok:
 		return ClassFourWay, closer
-	case f.fin[Client].ok && !f.finAck[Client].ok, f.fin[Server].ok && !f.finAck[Server].ok:
+	case f.d.fin[Client].ok && !f.d.finAck[Client].ok, f.d.fin[Server].ok && !f.d.finAck[Server].ok:
 		return ClassFINWait, closer
-	case f.fin[Client].ok || f.fin[Server].ok:
+	case f.d.fin[Client].ok || f.d.fin[Server].ok:
 		return ClassCloseWait, closer
 	}
 	return ClassOpen, closer
@@ -78,7 +78,7 @@ func sideCloser(s Side) Closer {
 
 // finCovers reports whether side's FIN acknowledged the peer's FIN.
 func (f *flow) finCovers(side Side) bool {
-	fin := &f.fin[side]
+	fin := &f.d.fin[side]
 	return fin.hasAck && f.h[side.Other()].AckedFIN(fin.ack)
 }
 
@@ -86,7 +86,7 @@ func (f *flow) finCovers(side Side) bool {
 // acknowledged (the client's first if both).
 func (f *flow) retransmittedFIN() (Side, bool) {
 	for _, s := range []Side{Client, Server} {
-		if f.finRetx[s].ok && f.finAck[s].ok {
+		if f.d.finRetx[s].ok && f.d.finAck[s].ok {
 			return s, true
 		}
 	}
@@ -104,12 +104,12 @@ func (f *flow) lostWhich(side Side) Class {
 func (f *flow) lossEvidence(side Side) (Class, string) {
 	peer := side.Other()
 	fn := f.a.cfg.FrameName
-	orig, retx, ack := f.fin[side], f.finRetx[side], f.finAck[side]
+	orig, retx, ack := f.d.fin[side], f.d.finRetx[side], f.d.finAck[side]
 	if ack.ok && ack.at <= retx.at && ack.ref() != retx.ref() {
 		return ClassLostACK, fmt.Sprintf("the %s's ACK of it (frame %s) was captured before the retransmission, so it was lost between the capture point and the %s",
 			peer, fn(ack.ref()), side)
 	}
-	after := f.ackAfter[side]
+	after := f.d.ackAfter[side]
 	if !after.ok {
 		after = ack
 	}
@@ -162,27 +162,27 @@ func (f *flow) result() *Flow {
 	}
 	var vwhy vantageReason
 	out.Vantage, vwhy = f.vantage()
-	if act := f.firstClose; f.closing && f.fin[act].ok && f.fin[act.Other()].ok && !f.unseenFIN[act.Other()] &&
-		f.finAck[act].ok && f.finAck[act].ref() == f.fin[act.Other()].ref() {
+	if act := f.firstClose; f.closing && f.d.fin[act].ok && f.d.fin[act.Other()].ok && !f.d.unseenFIN[act.Other()] &&
+		f.d.finAck[act].ok && f.d.finAck[act].ref() == f.d.fin[act.Other()].ref() {
 		out.Flags.Set(FlagPiggybackedFIN)
 	}
 
 	// Stuck half-closed: the capture ended with one side in CLOSE_WAIT.
 	if f.atEnd && (class == ClassCloseWait || class == ClassFINWait) {
 		for s := Client; s <= Server; s++ {
-			if f.fin[s].ok && f.fin[s.Other()].ok == false {
+			if f.d.fin[s].ok && f.d.fin[s.Other()].ok == false {
 				out.StuckSide = s.Other()
-				out.StuckFor = a.now - f.fin[s].at
+				out.StuckFor = a.now - f.d.fin[s].at
 			}
 		}
 	}
-	if f.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
+	if f.d.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
 		out.Reset = f.resetInfo(class, false)
 	}
-	if f.oldSeg.ok {
-		ld := &LateDupInfo{Frame: f.oldSeg.ref(), FromIncarnation: f.oldInc, Answer: f.answerText()}
-		if f.answer.ok {
-			r := f.answer.ref()
+	if f.d.oldSeg.ok {
+		ld := &LateDupInfo{Frame: f.d.oldSeg.ref(), FromIncarnation: f.d.oldInc, Answer: f.answerText()}
+		if f.d.answer.ok {
+			r := f.d.answer.ref()
 			ld.AnswerFrame = &r
 		}
 		out.LateDuplicate = ld
@@ -203,36 +203,36 @@ func (f *flow) result() *Flow {
 		}
 	}
 	// The names match the capture lab's expectation files.
-	put("syn", f.syn)
-	put("synack", f.synAck)
-	put("client_fin", f.fin[Client])
-	put("server_fin", f.fin[Server])
+	put("syn", f.d.syn)
+	put("synack", f.d.synAck)
+	put("client_fin", f.d.fin[Client])
+	put("server_fin", f.d.fin[Server])
 	if f.closing {
 		act, pas := f.firstClose, f.firstClose.Other()
-		if f.fin[act].ok && !f.unseenFIN[act] {
-			put("first_fin", f.fin[act])
+		if f.d.fin[act].ok && !f.d.unseenFIN[act] {
+			put("first_fin", f.d.fin[act])
 		}
-		if f.fin[pas].ok && !f.unseenFIN[pas] {
-			put("second_fin", f.fin[pas])
+		if f.d.fin[pas].ok && !f.d.unseenFIN[pas] {
+			put("second_fin", f.d.fin[pas])
 		}
-		if f.fin[act].ok && f.fin[pas].ok && class != ClassSimultaneous {
+		if f.d.fin[act].ok && f.d.fin[pas].ok && class != ClassSimultaneous {
 			// The final ACK: the active closer's ACK of the passive FIN.
-			put("final_ack", f.finAck[pas])
+			put("final_ack", f.d.finAck[pas])
 		}
 	}
 	if side, ok := f.retransmittedFIN(); ok {
-		put("retransmitted_fin", f.finRetx[side])
+		put("retransmitted_fin", f.d.finRetx[side])
 	} else {
-		put("retransmitted_fin", f.finRetx[Client])
-		put("retransmitted_fin", f.finRetx[Server])
+		put("retransmitted_fin", f.d.finRetx[Client])
+		put("retransmitted_fin", f.d.finRetx[Server])
 	}
-	put("rst", f.rst)
-	if f.oldViaDSACK {
-		put("dsack", f.oldSeg)
+	put("rst", f.d.rst)
+	if f.d.oldViaDSACK {
+		put("dsack", f.d.oldSeg)
 	} else {
-		put("old_segment", f.oldSeg)
+		put("old_segment", f.d.oldSeg)
 	}
-	put("answer", f.answer)
+	put("answer", f.d.answer)
 
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
@@ -243,10 +243,10 @@ func (f *flow) result() *Flow {
 
 func (f *flow) answerText() string {
 	switch {
-	case f.oldViaDSACK:
+	case f.d.oldViaDSACK:
 		return "D-SACK"
-	case f.answerKind != "":
-		return f.answerKind
+	case f.d.answerKind != "":
+		return f.d.answerKind
 	}
 	return "no answer (dropped)"
 }
@@ -255,31 +255,31 @@ func (f *flow) answerText() string {
 // evidence sentence is built only when explain is set.
 func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 	fn := f.a.cfg.FrameName
-	by, peer := f.rstBy, f.rstBy.Other()
-	ri := &ResetInfo{By: by, Frame: f.rst.ref()}
+	by, peer := f.d.rstBy, f.d.rstBy.Other()
+	ri := &ResetInfo{By: by, Frame: f.d.rst.ref()}
 	switch {
 	case class == ClassRefused:
 		ri.Cause = "nothing listening"
 		if explain {
-			ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.rst.ref()), fn(f.syn.ref()))
+			ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.d.rst.ref()), fn(f.d.syn.ref()))
 		}
-	case class == ClassRSTAfterClose || f.fin[by].ok:
-		if d := f.dataAfter[by]; d.ok {
+	case class == ClassRSTAfterClose || f.d.fin[by].ok:
+		if d := f.d.dataAfter[by]; d.ok {
 			ri.Cause = "data after close"
 			if explain {
 				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
-					by, fn(f.fin[by].ref()), d.len, peer, fn(d.ref()))
+					by, fn(f.d.fin[by].ref()), d.len, peer, fn(d.ref()))
 			}
 		} else {
 			ri.Cause = "other"
 			if explain {
-				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.fin[by].ref()))
+				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.d.fin[by].ref()))
 			}
 		}
-	case f.rst.hasAck == false || !f.rstSeqOK:
+	case f.d.rst.hasAck == false || !f.d.rstSeqOK:
 		ri.Cause = "other"
 		ri.Evidence = "the RST is not what a Linux close() sends (RST|ACK at the next sequence number)"
-		if !f.rst.hasAck {
+		if !f.d.rst.hasAck {
 			ri.Evidence = "the RST carries no ACK, unlike the RST|ACK a Linux close() sends"
 		}
 	default:
@@ -294,8 +294,8 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 		//     with SO_LINGER {on, 0} is the usual story, closing before
 		//     reading all of it the other;
 		//   - nothing unread was pending: an abortive close.
-		d := f.lastData[peer]
-		own := f.lastData[by]
+		d := f.d.lastData[peer]
+		own := f.d.lastData[by]
 		gotData := d.ok && (!own.ok || own.at < d.at) && f.h[by].HasAck && f.h[peer].Nxt.LessThanEq(f.h[by].Ack.Add(1))
 		switch {
 		case gotData && f.h[by].Bytes() == 0:
@@ -316,9 +316,9 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 				ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
 			}
 		}
-		if f.rstUnacked > 0 {
+		if f.d.rstUnacked > 0 {
 			if explain {
-				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.rstUnacked, by)
+				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.d.rstUnacked, by)
 			}
 		}
 	}
@@ -333,37 +333,37 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLateDuplicate:
 		kind := "segment"
 		switch {
-		case f.oldViaDSACK:
+		case f.d.oldViaDSACK:
 			kind = "segment"
-		case f.oldFlags&reassembly.FlagRST != 0:
+		case f.d.oldFlags&reassembly.FlagRST != 0:
 			kind = "RST"
-		case f.oldFlags&reassembly.FlagFIN != 0:
+		case f.d.oldFlags&reassembly.FlagFIN != 0:
 			kind = "FIN"
-		case f.oldSeg.len > 0:
-			kind = fmt.Sprintf("data segment (%d bytes)", f.oldSeg.len)
+		case f.d.oldSeg.len > 0:
+			kind = fmt.Sprintf("data segment (%d bytes)", f.d.oldSeg.len)
 		}
-		if f.oldViaDSACK {
+		if f.d.oldViaDSACK {
 			fmt.Fprintf(&b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
-				f.oldFrom.Other(), fn(f.oldSeg.ref()), kind, f.oldInc, f.inc)
+				f.d.oldFrom.Other(), fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.inc)
 		} else {
 			fmt.Fprintf(&b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
-				fn(f.oldSeg.ref()), kind, f.oldInc, f.tsClause(), f.inc, f.oldFrom.Other(), f.answerText())
-			if f.answer.ok {
-				fmt.Fprintf(&b, " (frame %s)", fn(f.answer.ref()))
+				fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.tsClause(), f.inc, f.d.oldFrom.Other(), f.answerText())
+			if f.d.answer.ok {
+				fmt.Fprintf(&b, " (frame %s)", fn(f.d.answer.ref()))
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
-			fmt.Fprintf(&b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.reusedAfter), f.reusedHolder, f.inc-1)
+			fmt.Fprintf(&b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.reusedAfter), f.d.reusedHolder, f.inc-1)
 		}
 		b.WriteString(".")
 	case ClassRefused:
 		fmt.Fprintf(&b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
-			f.server, fn(f.syn.ref()), fn(f.rst.ref()), f.server.Port)
+			f.server, fn(f.d.syn.ref()), fn(f.d.rst.ref()), f.server.Port)
 	case ClassRSTAbort, ClassRSTAfterClose:
 		ri := out.Reset
 		state := "ESTABLISHED"
-		if f.rstFrom != StateUnknown {
-			state = f.rstFrom.String()
+		if f.d.rstFrom != StateUnknown {
+			state = f.d.rstFrom.String()
 		}
 		fmt.Fprintf(&b, "The %s reset the connection (RST frame %s) in %s", ri.By, fn(ri.Frame), state)
 		if out.Class == ClassRSTAbort {
@@ -373,59 +373,59 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		_, why := f.lossEvidence(side)
-		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.finRetx[side].ref()), fn(f.fin[side].ref()), why)
-		if f.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
+		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
+		if f.d.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {
-				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.ackAfter[side].ref()))
+				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
 			} else {
-				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.ackAfter[side].ref()))
+				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
 			}
 		}
 		b.WriteString(".")
 	case ClassSimultaneous:
 		fmt.Fprintf(&b, "Both sides closed at once: the client's FIN (frame %s) and the server's FIN (frame %s) crossed, neither acknowledging the other, so both passed through CLOSING and both hold TIME_WAIT.",
-			fn(f.fin[Client].ref()), fn(f.fin[Server].ref()))
+			fn(f.d.fin[Client].ref()), fn(f.d.fin[Server].ref()))
 	case ClassFourWay:
 		act, pas := f.firstClose, f.firstClose.Other()
-		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.fin[act].ref()))
-		if out.Flags.Has(FlagPiggybackedFIN) || f.finAck[act].ref() == f.fin[pas].ref() {
-			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.fin[pas].ref()))
+		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.d.fin[act].ref()))
+		if out.Flags.Has(FlagPiggybackedFIN) || f.d.finAck[act].ref() == f.d.fin[pas].ref() {
+			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.d.fin[pas].ref()))
 		} else {
-			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.finAck[act].ref()), fn(f.fin[pas].ref()))
+			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.d.finAck[act].ref()), fn(f.d.fin[pas].ref()))
 		}
-		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.finAck[pas].ref()))
+		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.d.finAck[pas].ref()))
 		if out.Flags.Has(FlagHalfClose) {
-			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.dataAfter[act].ref()))
+			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.dataAfter[act].ref()))
 		}
 		b.WriteString(".")
 	case ClassCloseWait:
 		act := f.firstClose
-		if !f.fin[act].ok {
+		if !f.d.fin[act].ok {
 			act = act.Other()
 		}
 		pas := act.Other()
 		fmt.Fprintf(&b, "The %s closed (FIN frame %s, acknowledged at frame %s) but the %s never sent its FIN: the %s was left in CLOSE_WAIT (its application never called close()) and the %s in %s",
-			act, fn(f.fin[act].ref()), fn(f.finAck[act].ref()), pas, pas, act, f.st[act])
+			act, fn(f.d.fin[act].ref()), fn(f.d.finAck[act].ref()), pas, pas, act, f.st[act])
 		if out.StuckFor > 0 {
 			fmt.Fprintf(&b, " for %s until the capture ended", dur(out.StuckFor))
 		}
 		b.WriteString(".")
 	case ClassFINWait:
 		side := f.firstClose
-		if !(f.fin[side].ok && !f.finAck[side].ok) {
+		if !(f.d.fin[side].ok && !f.d.finAck[side].ok) {
 			side = side.Other()
 		}
-		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.fin[side].ref()))
+		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.d.fin[side].ref()))
 		if c := f.h[side].FINCount; c > 1 {
 			fmt.Fprintf(&b, " although it was sent %d times", c)
 		}
 		b.WriteString(".")
 	default:
 		switch {
-		case f.supersededBy.Frame != 0:
-			fmt.Fprintf(&b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.supersededBy))
-		case f.syn.ok && !f.synAck.ok && f.h[Server].Packets == 0:
-			fmt.Fprintf(&b, "The client's SYN (frame %s) was never answered", fn(f.syn.ref()))
+		case f.d.supersededBy.Frame != 0:
+			fmt.Fprintf(&b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.supersededBy))
+		case f.d.syn.ok && !f.d.synAck.ok && f.h[Server].Packets == 0:
+			fmt.Fprintf(&b, "The client's SYN (frame %s) was never answered", fn(f.d.syn.ref()))
 			if n := f.h[Client].Packets; n > 1 {
 				fmt.Fprintf(&b, " although it was sent %d times", n)
 			}
@@ -461,15 +461,15 @@ func (f *flow) oneWay() int {
 
 // tsClause adds the timestamp evidence for an old segment.
 func (f *flow) tsClause() string {
-	if !f.oldSeg.hasTS {
+	if !f.d.oldSeg.hasTS {
 		return ""
 	}
-	r := f.syn
-	if f.oldFrom == Server {
-		r = f.synAck
+	r := f.d.syn
+	if f.d.oldFrom == Server {
+		r = f.d.synAck
 	}
-	if r.ok && r.hasTS && int32(f.oldSeg.tsval-r.tsval) < 0 {
-		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.oldSeg.tsval, r.tsval)
+	if r.ok && r.hasTS && int32(f.d.oldSeg.tsval-r.tsval) < 0 {
+		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.d.oldSeg.tsval, r.tsval)
 	}
 	return ""
 }
@@ -499,21 +499,21 @@ func dur(ns int64) string {
 
 // events converts the kept timeline records to Events.
 func (f *flow) events() []Event {
-	recs := f.ev
-	if f.ntail > 0 {
+	recs := f.d.ev
+	if f.d.ntail > 0 {
 		start := 0
-		if f.ntail > tailLen {
-			start = f.ntail % tailLen
+		if f.d.ntail > tailLen {
+			start = f.d.ntail % tailLen
 		}
-		n := min(f.ntail, tailLen)
+		n := min(f.d.ntail, tailLen)
 		for i := 0; i < n; i++ {
-			recs = append(recs, f.tail[(start+i)%tailLen])
+			recs = append(recs, f.d.tail[(start+i)%tailLen])
 		}
 	}
 	// Data kept aside before a close that never came.
 	for s := Client; s <= Server; s++ {
-		if f.hasPre[s] {
-			recs = append(recs, f.preData[s])
+		if f.d.hasPre[s] {
+			recs = append(recs, f.d.preData[s])
 		}
 	}
 	sortRecs(recs)
@@ -566,10 +566,10 @@ func (f *flow) markLoss(out *Flow) {
 	peer := side.Other()
 	var lost FrameRef
 	if out.Class == ClassLostFIN {
-		lost = f.fin[side].ref()
+		lost = f.d.fin[side].ref()
 	} else {
-		lost = f.finAck[side].ref()
-		if lost == f.ackAfter[side].ref() || !f.finAck[side].ok || f.finAck[side].at > f.finRetx[side].at {
+		lost = f.d.finAck[side].ref()
+		if lost == f.d.ackAfter[side].ref() || !f.d.finAck[side].ok || f.d.finAck[side].at > f.d.finRetx[side].at {
 			return // the lost ACK was never captured
 		}
 	}
@@ -580,7 +580,7 @@ func (f *flow) markLoss(out *Flow) {
 			if out.Class != ClassLostFIN || i == 0 {
 				return
 			}
-			holdState(out.Events, i, peer, f.finRetx[side].ref())
+			holdState(out.Events, i, peer, f.d.finRetx[side].ref())
 			return
 		}
 	}
@@ -615,8 +615,8 @@ func (f *flow) markCrossing(out *Flow) {
 	}
 	first := f.firstClose
 	for i := range out.Events {
-		if out.Events[i].FrameRef == f.fin[first].ref() {
-			holdState(out.Events, i, first.Other(), f.fin[first.Other()].ref())
+		if out.Events[i].FrameRef == f.d.fin[first].ref() {
+			holdState(out.Events, i, first.Other(), f.d.fin[first.Other()].ref())
 			return
 		}
 	}

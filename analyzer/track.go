@@ -118,22 +118,48 @@ type flow struct {
 	first, last     FrameRef
 	firstAt, lastAt int64
 
+	ttl     [2]uint8
+	ttlSeen [2]bool
+	pktType [2]uint8
+
+	firstClose Side // side of the first FIN or RST
+	closing    bool // a FIN or RST has been seen
+	refused    bool
+	closed     bool
+	twStart    [2]int64
+	flags      Flags
+
+	// Capture copies: the same segment captured twice (tcpdump -i any
+	// on a bridge and its port, or a mirror) is counted and skipped.
+	lastFP [2]fingerprint
+	copies int
+
+	// d holds the evidence and the timeline. A closed flow that has been
+	// quiet for settleWindow is settled: its verdict is computed into res
+	// and d is recycled, so that the flows waiting out TIME_WAIT stay
+	// small; later segments only amend res (see addSettled).
+	d   *detail
+	res *Flow
+
+	queued, emitted, atEnd bool
+	settleQueued           bool
+	gen                    uint32 // bumped when the struct is recycled
+}
+
+// detail is the part of a flow needed to explain it: the evidence behind
+// the verdict and the timeline.
+type detail struct {
 	// Handshake, for vantage and refused.
 	syn, synAck, hsAck segRef
-	ttl                [2]uint8
-	ttlSeen            [2]bool
-	pktType            [2]uint8
 
 	// Close evidence, per side.
-	fin        [2]segRef // first transmission of the side's FIN
-	finRetx    [2]segRef // first retransmission of it
-	finAck     [2]segRef // the peer's first ACK covering it
-	ackAfter   [2]segRef // the peer's first ACK covering it after finRetx
-	lastData   [2]segRef
-	dataAfter  [2]segRef // first data the side received after its own FIN
-	unseenFIN  [2]bool   // the side's FIN was inferred from the peer's ACK
-	firstClose Side      // side of the first FIN or RST
-	closing    bool      // a FIN or RST has been seen
+	fin       [2]segRef // first transmission of the side's FIN
+	finRetx   [2]segRef // first retransmission of it
+	finAck    [2]segRef // the peer's first ACK covering it
+	ackAfter  [2]segRef // the peer's first ACK covering it after finRetx
+	lastData  [2]segRef
+	dataAfter [2]segRef // first data the side received after its own FIN
+	unseenFIN [2]bool   // the side's FIN was inferred from the peer's ACK
 
 	rst        segRef
 	rstBy      Side
@@ -141,9 +167,6 @@ type flow struct {
 	rstTo      State // receiver's state when the RST arrived
 	rstSeqOK   bool
 	rstUnacked int32 // bytes the RST's sender had in flight when it reset
-	refused    bool
-	closed     bool
-	twStart    [2]int64
 	gap        segRef
 	zeroWin    segRef
 
@@ -162,20 +185,11 @@ type flow struct {
 	reusedHolder reassembly.AddrPort
 	supersededBy FrameRef
 
-	flags   Flags
 	ev      []rec
 	tail    *[tailLen]rec // allocated once the timeline overflows
 	ntail   int
 	preData [2]rec // last data segment of each side before the close, not yet in ev
 	hasPre  [2]bool
-
-	// Capture copies: the same segment captured twice (tcpdump -i any
-	// on a bridge and its port, or a mirror) is counted and skipped.
-	lastFP [2]fingerprint
-	copies int
-
-	queued, emitted, atEnd bool
-	gen                    uint32 // bumped when the struct is recycled
 
 	evBuf [evInline]rec // the first timeline events, without an allocation
 }
@@ -273,9 +287,9 @@ func (f *flow) isOldSegment(old *flow, s *reassembly.Segment, src reassembly.Add
 // tsFirst reports whether tsval is older than the first timestamp the new
 // incarnation saw from src, a sign of an older incarnation (PAWS).
 func (f *flow) tsFirst(src reassembly.AddrPort, tsval uint32) bool {
-	r := &f.syn
+	r := &f.d.syn
 	if f.sideOf(src) == Server {
-		r = &f.synAck
+		r = &f.d.synAck
 	}
 	return r.ok && r.hasTS && int32(tsval-r.tsval) < 0
 }
@@ -285,15 +299,15 @@ func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrP
 	side := f.sideOf(src)
 	f.touch(s)
 	notes := noteOldSegment
-	if !f.oldSeg.ok {
-		f.oldSeg = mkRef(s)
-		f.oldFrom = side
-		f.oldInc = old.inc
-		f.oldFlags = s.Flags
-		f.answerWait = true
-		f.answerBy = side.Other()
+	if !f.d.oldSeg.ok {
+		f.d.oldSeg = mkRef(s)
+		f.d.oldFrom = side
+		f.d.oldInc = old.inc
+		f.d.oldFlags = s.Flags
+		f.d.answerWait = true
+		f.d.answerBy = side.Other()
 	}
-	old.flags.Set(FlagOldSegment)
+	old.setFlag(FlagOldSegment)
 	// The segment is shown with the old incarnation's relative numbers.
 	oh := &old.h[old.sideOf(src)]
 	r := f.mkRec(s, side, notes)
@@ -342,14 +356,14 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 // ring when the room runs out.
 func (f *flow) keep(r rec, important bool) {
 	switch {
-	case len(f.ev) < maxEvents && (important || f.closing):
-		f.ev = append(f.ev, r)
+	case len(f.d.ev) < maxEvents && (important || f.closing):
+		f.d.ev = append(f.d.ev, r)
 	case f.closing || important:
-		if f.tail == nil {
-			f.tail = new([tailLen]rec)
+		if f.d.tail == nil {
+			f.d.tail = new([tailLen]rec)
 		}
-		f.tail[f.ntail%tailLen] = r
-		f.ntail++
+		f.d.tail[f.d.ntail%tailLen] = r
+		f.d.ntail++
 	}
 }
 
@@ -388,28 +402,28 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	}
 	if kind&reassembly.KindZeroWindow != 0 && f.st[from] != StateUnknown {
 		n |= noteZeroWindow
-		if !f.zeroWin.ok {
-			f.zeroWin = mkRef(s)
+		if !f.d.zeroWin.ok {
+			f.d.zeroWin = mkRef(s)
 			f.flags.Set(FlagZeroWindow)
 			important = true
 		}
 	}
 
 	// Answer to an old segment: the receiver's next segment.
-	if f.answerWait && from == f.answerBy {
-		f.answerWait = false
-		if s.At-f.oldSeg.at < int64(1e9) {
+	if f.d.answerWait && from == f.d.answerBy {
+		f.d.answerWait = false
+		if s.At-f.d.oldSeg.at < int64(1e9) {
 			switch {
 			case s.Flags&reassembly.FlagRST != 0:
-				f.answerKind = "an RST"
+				f.d.answerKind = "an RST"
 			case s.Len == 0 && s.Flags&(reassembly.FlagSYN|reassembly.FlagFIN) == 0:
-				f.answerKind = "a duplicate ACK"
+				f.d.answerKind = "a duplicate ACK"
 				if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) {
-					f.answerKind = "a duplicate ACK with a D-SACK block"
+					f.d.answerKind = "a duplicate ACK with a D-SACK block"
 				}
 			}
-			if f.answerKind != "" {
-				f.answer = mkRef(s)
+			if f.d.answerKind != "" {
+				f.d.answer = mkRef(s)
 				n |= noteAnswerOld
 				important = true
 			}
@@ -434,15 +448,15 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		// Data sent to a side whose FIN was already seen: a half-close
 		// when the passive side keeps sending, or data that a closed
 		// socket will answer with RST.
-		if f.fin[to].ok && !f.unseenFIN[to] && !f.dataAfter[to].ok {
-			f.dataAfter[to] = mkRef(s)
+		if f.d.fin[to].ok && !f.d.unseenFIN[to] && !f.d.dataAfter[to].ok {
+			f.d.dataAfter[to] = mkRef(s)
 			n |= noteDataAfterClose
-			if f.firstClose == to && !f.fin[from].ok {
+			if f.firstClose == to && !f.d.fin[from].ok {
 				f.flags.Set(FlagHalfClose)
 			}
 			important = true
 		}
-		f.lastData[from] = mkRef(s)
+		f.d.lastData[from] = mkRef(s)
 	}
 	if s.Flags&reassembly.FlagFIN != 0 {
 		f.onFIN(s, from, kind, &n)
@@ -453,10 +467,10 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		f.checkDSACK(s, from)
 		important = true
 	}
-	if f.rst.ok && !f.closed {
+	if f.d.rst.ok && !f.closed {
 		f.closed = true
 	}
-	if f.h[Client].HasFIN && f.h[Server].HasFIN && f.finAck[Client].ok && f.finAck[Server].ok {
+	if f.h[Client].HasFIN && f.h[Server].HasFIN && f.d.finAck[Client].ok && f.d.finAck[Server].ok {
 		f.closed = true
 	}
 
@@ -465,7 +479,7 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		important = true
 	}
 	if s.Len > 0 && !f.closing && !important {
-		f.preData[from], f.hasPre[from] = r, true
+		f.d.preData[from], f.d.hasPre[from] = r, true
 		return
 	}
 	f.keep(r, important)
@@ -473,8 +487,8 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 
 // markGap records the first sign of missed data.
 func (f *flow) markGap(s *reassembly.Segment) {
-	if !f.gap.ok {
-		f.gap = mkRef(s)
+	if !f.d.gap.ok {
+		f.d.gap = mkRef(s)
 		f.flags.Set(FlagCaptureGap)
 	}
 }
@@ -490,8 +504,8 @@ func (f *flow) setState(side Side, st State, at int64) {
 // onSYN handles the handshake segments (RFC 9293 §3.5).
 func (f *flow) onSYN(s *reassembly.Segment, from Side) {
 	if s.Flags&reassembly.FlagACK == 0 {
-		if !f.syn.ok {
-			f.syn = mkRef(s)
+		if !f.d.syn.ok {
+			f.d.syn = mkRef(s)
 		}
 		f.setState(from, StateSynSent, s.At)
 		if f.st[from.Other()] == StateUnknown {
@@ -499,8 +513,8 @@ func (f *flow) onSYN(s *reassembly.Segment, from Side) {
 		}
 		return
 	}
-	if !f.synAck.ok {
-		f.synAck = mkRef(s)
+	if !f.d.synAck.ok {
+		f.d.synAck = mkRef(s)
 	}
 	f.setState(from, StateSynReceived, s.At)
 }
@@ -517,8 +531,8 @@ func (f *flow) onEstablishing(s *reassembly.Segment, from Side) {
 		// SYN_SENT → ESTABLISHED once the SYN/ACK is acknowledged.
 		if s.Flags&reassembly.FlagACK != 0 {
 			f.setState(from, StateEstablished, s.At)
-			if !f.hsAck.ok && f.synAck.ok {
-				f.hsAck = mkRef(s)
+			if !f.d.hsAck.ok && f.d.synAck.ok {
+				f.d.hsAck = mkRef(s)
 			}
 		}
 	case StateSynReceived:
@@ -526,7 +540,7 @@ func (f *flow) onEstablishing(s *reassembly.Segment, from Side) {
 	}
 	switch f.st[to] {
 	case StateUnknown, StateListen:
-		if f.st[from] == StateEstablished && !f.syn.ok {
+		if f.st[from] == StateEstablished && !f.d.syn.ok {
 			f.setState(to, StateEstablished, s.At)
 		}
 	case StateSynReceived:
@@ -552,15 +566,15 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 		// sequence number).
 		hr.HasFIN, hr.FIN, hr.FINCount = true, hr.Nxt, 1
 		hr.Nxt = hr.Nxt.Add(1)
-		f.unseenFIN[to] = true
+		f.d.unseenFIN[to] = true
 		*n |= noteAcksUnseenFIN
-		f.fin[to] = segRef{ok: true, at: s.At, frame: s.Frame, file: int32(s.File)}
+		f.d.fin[to] = segRef{ok: true, at: s.At, frame: s.Frame, file: int32(s.File)}
 		f.finSent(to, s.At, s.Ack, true)
-		if f.fin[from].ok && !f.finAck[from].ok {
+		if f.d.fin[from].ok && !f.d.finAck[from].ok {
 			// The missed FIN most likely acknowledged ours too, as Linux's
 			// FIN|ACK does; nothing later contradicts it unless our FIN
 			// is sent again.
-			f.finAck[from] = f.fin[to]
+			f.d.finAck[from] = f.d.fin[to]
 			if f.st[from] == StateFinWait1 {
 				f.setState(from, StateFinWait2, s.At)
 			}
@@ -573,16 +587,16 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 	if !hr.AckedFIN(s.Ack) {
 		return
 	}
-	if !f.finAck[to].ok {
-		f.finAck[to] = mkRef(s)
+	if !f.d.finAck[to].ok {
+		f.d.finAck[to] = mkRef(s)
 	}
-	if f.finRetx[to].ok && !f.ackAfter[to].ok && f.finRetx[to].at <= s.At && f.finRetx[to].ref() != f.finAck[to].ref() {
-		f.ackAfter[to] = mkRef(s)
+	if f.d.finRetx[to].ok && !f.d.ackAfter[to].ok && f.d.finRetx[to].at <= s.At && f.d.finRetx[to].ref() != f.d.finAck[to].ref() {
+		f.d.ackAfter[to] = mkRef(s)
 		if f.st[from] == StateTimeWait {
 			// RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is
 			// acknowledged and the 2 MSL timeout restarted.
 			f.twStart[from] = s.At
-			if f.finAck[to].ref() != f.ackAfter[to].ref() {
+			if f.d.finAck[to].ref() != f.d.ackAfter[to].ref() {
 				*n |= noteReACK
 			}
 		}
@@ -605,7 +619,7 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 	case StateLastAck:
 		f.setState(to, StateClosed, s.At)
 	}
-	if f.st[from] == StateTimeWait && f.finAck[to].ref() == (FrameRef{File: s.File, Frame: s.Frame}) {
+	if f.st[from] == StateTimeWait && f.d.finAck[to].ref() == (FrameRef{File: s.File, Frame: s.Frame}) {
 		f.twStart[from] = s.At
 	}
 }
@@ -647,17 +661,17 @@ func (f *flow) onFIN(s *reassembly.Segment, from Side, kind reassembly.Kind, n *
 	if kind&reassembly.KindFINRetransmit != 0 {
 		*n |= noteFINRetransmit
 		f.flags.Set(FlagFINRetransmit)
-		if !f.finRetx[from].ok {
-			f.finRetx[from] = mkRef(s)
+		if !f.d.finRetx[from].ok {
+			f.d.finRetx[from] = mkRef(s)
 		}
 		return
 	}
-	if f.fin[from].ok && !f.unseenFIN[from] {
+	if f.d.fin[from].ok && !f.d.unseenFIN[from] {
 		return
 	}
-	f.fin[from] = mkRef(s)
+	f.d.fin[from] = mkRef(s)
 	to := from.Other()
-	if f.fin[to].ok && !f.h[to].AckedFIN(s.Ack) || s.Flags&reassembly.FlagACK == 0 && f.fin[to].ok {
+	if f.d.fin[to].ok && !f.h[to].AckedFIN(s.Ack) || s.Flags&reassembly.FlagACK == 0 && f.d.fin[to].ok {
 		// The FINs crossed: this one was sent before the peer's FIN
 		// arrived, so both ends go FIN-WAIT-1 → CLOSING (RFC 9293 §3.6,
 		// simultaneous close).
@@ -674,22 +688,22 @@ func (f *flow) onFIN(s *reassembly.Segment, from Side, kind reassembly.Kind, n *
 // onRST handles a reset from `from`.
 func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 	to := from.Other()
-	if f.rst.ok {
+	if f.d.rst.ok {
 		return
 	}
 	hs := &f.h[from]
 	// Linux accepts an RST whose sequence number is exactly RCV.NXT, and
 	// answers one elsewhere in the window with a challenge ACK (RFC 5961).
-	f.rstSeqOK = s.Seq == hs.Nxt || !hs.Started || hs.Packets <= 1
-	if f.st[to] == StateSynSent && !f.synAck.ok && from == Server {
+	f.d.rstSeqOK = s.Seq == hs.Nxt || !hs.Started || hs.Packets <= 1
+	if f.st[to] == StateSynSent && !f.d.synAck.ok && from == Server {
 		f.refused = true
-		f.rstSeqOK = true
+		f.d.rstSeqOK = true
 	}
-	f.rst = mkRef(s)
-	f.rstBy, f.rstFrom, f.rstTo = from, f.st[from], f.st[to]
+	f.d.rst = mkRef(s)
+	f.d.rstBy, f.d.rstFrom, f.d.rstTo = from, f.st[from], f.st[to]
 	if hr := &f.h[to]; hr.HasAck && hs.Started {
 		if un := hs.Nxt.Diff(hr.Ack); un > 0 {
-			f.rstUnacked = un
+			f.d.rstUnacked = un
 		}
 	}
 	if f.st[to] == StateTimeWait {
@@ -700,7 +714,7 @@ func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 		f.flushPre()
 	}
 	f.setState(from, StateClosed, s.At)
-	if f.rstSeqOK || f.st[to] == StateSynSent {
+	if f.d.rstSeqOK || f.st[to] == StateSynSent {
 		f.setState(to, StateClosed, s.At)
 	} else {
 		*n |= noteRSTIgnored
@@ -714,7 +728,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	to := from.Other()
 	hr := &f.h[to]
 	blk := s.SACK[0]
-	if !hr.HasISN || !blk.Left.LessThan(hr.Base) || f.oldSeg.ok {
+	if !hr.HasISN || !blk.Left.LessThan(hr.Base) || f.d.oldSeg.ok {
 		return
 	}
 	old := f.t.prev
@@ -729,24 +743,24 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	if blk.Left.LessThan(oh.Base) || oh.Nxt.Add(1).LessThan(blk.Right) {
 		return
 	}
-	f.oldSeg = mkRef(s)
-	f.oldFrom = to
-	f.oldInc = old.inc
-	f.oldViaDSACK = true
-	old.flags.Set(FlagOldSegment)
+	f.d.oldSeg = mkRef(s)
+	f.d.oldFrom = to
+	f.d.oldInc = old.inc
+	f.d.oldViaDSACK = true
+	old.setFlag(FlagOldSegment)
 }
 
 // flushPre moves the last data of each side into the timeline when the
 // close begins.
 func (f *flow) flushPre() {
 	a, b := Client, Server
-	if f.hasPre[a] && f.hasPre[b] && f.preData[b].idx < f.preData[a].idx {
+	if f.d.hasPre[a] && f.d.hasPre[b] && f.d.preData[b].idx < f.d.preData[a].idx {
 		a, b = b, a
 	}
 	for _, s := range []Side{a, b} {
-		if f.hasPre[s] {
-			f.keep(f.preData[s], true)
-			f.hasPre[s] = false
+		if f.d.hasPre[s] {
+			f.keep(f.d.preData[s], true)
+			f.d.hasPre[s] = false
 		}
 	}
 }

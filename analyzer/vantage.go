@@ -55,10 +55,10 @@ func (f *flow) vantage() (Vantage, vantageReason) {
 
 // handshakeTimes returns SYN→SYN/ACK and SYN/ACK→ACK.
 func (f *flow) handshakeTimes() (d1, d2 int64, ok bool) {
-	if !f.syn.ok || !f.synAck.ok || !f.hsAck.ok {
+	if !f.d.syn.ok || !f.d.synAck.ok || !f.d.hsAck.ok {
 		return 0, 0, false
 	}
-	d1, d2 = f.synAck.at-f.syn.at, f.hsAck.at-f.synAck.at
+	d1, d2 = f.d.synAck.at-f.d.syn.at, f.d.hsAck.at-f.d.synAck.at
 	return d1, d2, d1 >= 0 && d2 >= 0
 }
 

@@ -1,0 +1,82 @@
+package analyzer
+
+import (
+	"strings"
+	"testing"
+
+	"teardown/reassembly"
+)
+
+// A flow settled after settleWindow gives the same verdict as one emitted
+// before it settles, and later segments amend it.
+func TestSettledFlow(t *testing.T) {
+	close4 := with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 20},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 21},
+		{dir: "S>C", flags: "F.", seq: 21, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 22},
+	})
+	fresh := run(t, segs(40000, 1e18, close4))[0]
+
+	// The same close, then an unrelated flow 10 s later settles it.
+	ss := append(segs(40000, 1e18, close4), segs(40001, 1e18+10e9, handshake[:1])...)
+	settled := run(t, ss)
+	if len(settled) != 2 {
+		t.Fatalf("got %d flows, want 2", len(settled))
+	}
+	got := settled[0]
+	if got.Class != fresh.Class || got.Verdict != fresh.Verdict || got.Flags != fresh.Flags ||
+		got.TimeWaitUntil != fresh.TimeWaitUntil || len(got.Events) != len(fresh.Events) {
+		t.Errorf("settled flow differs:\n got %s %v %q\nwant %s %v %q", got.Class, got.Flags.Strings(), got.Verdict, fresh.Class, fresh.Flags.Strings(), fresh.Verdict)
+	}
+
+	// A FIN sent again 8 s after the close, re-ACKed from TIME_WAIT, then
+	// an RST that ends the TIME_WAIT.
+	late := append(segs(40000, 1e18, close4), segs(40001, 1e18+6e9, handshake[:1])...)
+	more := segs(40000, 1e18+8e9, []step{
+		{dir: "S>C", flags: "F.", seq: 21, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 22},
+		{dir: "S>C", flags: "R", seq: 22},
+	})
+	late = append(late, more...)
+	flows := run(t, late)
+	f := flows[0]
+	if f.Class != ClassFourWay || !f.Flags.Has(FlagFINRetransmit) || !f.Flags.Has(FlagRSTInTimeWait) {
+		t.Errorf("late segments: class %s flags %v, want four-way with fin-retransmit and rst-in-time-wait", f.Class, f.Flags.Strings())
+	}
+	if f.TimeWaitUntil[Client] != 0 || f.FinalState[Client] != StateClosed {
+		t.Errorf("after the RST: client TIME_WAIT until %d, state %s; want 0, CLOSED", f.TimeWaitUntil[Client], f.FinalState[Client])
+	}
+	for _, want := range []string{"sent its FIN again (frame 10)", "RST from the server (frame 12) ended the client's TIME_WAIT"} {
+		if !strings.Contains(f.Verdict, want) {
+			t.Errorf("verdict %q lacks %q", f.Verdict, want)
+		}
+	}
+	if f.Last.Frame != 12 || f.Packets[Server] != 5 {
+		t.Errorf("last frame %d, server packets %d; want 12 and 5", f.Last.Frame, f.Packets[Server])
+	}
+}
+
+// A late duplicate reaching a new incarnation after the old one settled is
+// still attributed, and the old one still gets old-segment.
+func TestLateDuplicateAfterSettle(t *testing.T) {
+	inc1 := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "S>C", flags: ".", seq: 1, ack: 11},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 2},
+	}))
+	old := inc1[3]
+	inc2 := shift(segs(40000, 1e18+int64(8e9), with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 5},
+	})), 65537+12, 777777)
+	old.At = inc2[len(inc2)-1].At + 1e6
+	all := append(append(inc1, inc2...), old)
+	flows := run(t, all)
+	if len(flows) != 2 || flows[1].Class != ClassLateDuplicate || !flows[0].Flags.Has(FlagOldSegment) {
+		t.Fatalf("got %d flows; want incarnation 2 late-duplicate and 1 with old-segment: %v / %v", len(flows), flows[0].Flags.Strings(), flows[1].Class)
+	}
+	var _ = reassembly.FlagACK
+}
