@@ -63,6 +63,14 @@ type qent struct {
 	at  int64 // settleQ: when it is due
 }
 
+// alive returns the entry's flow if it has not been recycled, else nil.
+func (e qent) alive() *flow {
+	if e.f != nil && e.f.gen == e.gen {
+		return e.f
+	}
+	return nil
+}
+
 // live returns the entry's flow if it is still waiting, else nil.
 func (e qent) live() *flow {
 	if e.f != nil && e.f.gen == e.gen && !e.f.emitted {
@@ -138,6 +146,11 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	}
 	if f == nil {
 		f = a.newFlow(t, s, src)
+	}
+	if f.emitted {
+		// A late segment of an incarnation closed by RST whose verdict
+		// is already out (see settle): nothing can change it now.
+		return
 	}
 	if f.d == nil {
 		f.addSettled(s, src)
@@ -258,7 +271,7 @@ func (a *Analyzer) expire() {
 	}
 	tw := int64(a.cfg.TimeWait)
 	for a.qhead < len(a.queue) {
-		f := a.queue[a.qhead].live()
+		f := a.queue[a.qhead].alive()
 		if f != nil && f.lastAt+tw > a.now {
 			break
 		}
@@ -276,13 +289,9 @@ func (a *Analyzer) expire() {
 	}
 }
 
-// finish emits f. The tuple is forgotten with its newest incarnation (an
-// older one still waiting stays reachable through the queue), and a flow
-// no live tuple refers to any more is recycled.
-func (a *Analyzer) finish(f *flow) {
-	if f.emitted {
-		return
-	}
+// emitNow emits f's verdict. The flow may stay in its tuple afterwards, to
+// number the incarnations that follow and to attribute late duplicates.
+func (a *Analyzer) emitNow(f *flow) {
 	f.emitted = true
 	a.stats.OpenFlows--
 	res := f.res
@@ -291,6 +300,19 @@ func (a *Analyzer) finish(f *flow) {
 	}
 	f.res = nil
 	a.emit(res)
+}
+
+// finish emits f unless it was emitted early (see settle) and forgets it:
+// the tuple is forgotten with its newest incarnation (an older one still
+// waiting stays reachable through the queue), and a flow no live tuple
+// refers to any more is recycled.
+func (a *Analyzer) finish(f *flow) {
+	if f.t == nil {
+		return // already recycled
+	}
+	if !f.emitted {
+		a.emitNow(f)
+	}
 	t := f.t
 	live := a.tuples[t.key] == t
 	if live && (t.cur == f || t.cur.emitted) {

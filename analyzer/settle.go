@@ -12,10 +12,18 @@ import (
 // its tuple until its TIME_WAIT has passed, so that a reuse of the tuple,
 // a late duplicate or a late segment can still be seen, but it costs only
 // its core and its result.
+//
+// A flow that no side holds in TIME_WAIT (closed by RST, refused) has
+// nothing left to wait for: its verdict is emitted now, and only its core
+// stays in the tuple until the TIME_WAIT length has passed, to number a
+// later incarnation of the tuple.
 func (f *flow) settle() {
 	f.res = f.result()
 	f.a.freeD = append(f.a.freeD, f.d)
 	f.d = nil
+	if f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait {
+		f.a.emitNow(f)
+	}
 }
 
 // setFlag sets a flag, also on the verdict of a settled flow.

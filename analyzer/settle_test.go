@@ -80,3 +80,31 @@ func TestLateDuplicateAfterSettle(t *testing.T) {
 	}
 	var _ = reassembly.FlagACK
 }
+
+// A flow closed by RST holds no TIME_WAIT: its verdict comes out once it
+// has settled, and a later incarnation of the tuple is still numbered 2.
+func TestResetFlowEmittedEarly(t *testing.T) {
+	var got []*Flow
+	a := New(Config{}, func(f *Flow) { got = append(got, f) })
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "R.", seq: 1, ack: 1},
+	}))
+	ss = append(ss, segs(40001, 1e18+6e9, handshake[:1])...) // 6 s later
+	ss = append(ss, segs(40000, 1e18+7e9, handshake)...)    // the tuple again
+	for i := range ss {
+		ss[i].Frame = int64(i + 1)
+		a.Add(&ss[i])
+		if i == 4 && (len(got) != 1 || got[0].Class != ClassRSTAbort) {
+			t.Fatalf("after settling: %d flows emitted, want the rst-abort one", len(got))
+		}
+	}
+	a.Close()
+	if len(got) != 3 {
+		t.Fatalf("got %d flows, want 3", len(got))
+	}
+	for _, f := range got {
+		if f.Client.Port == 40000 && f.ID == 3 && f.Incarnation != 2 {
+			t.Errorf("reused tuple: incarnation %d, want 2", f.Incarnation)
+		}
+	}
+}
