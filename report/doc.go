@@ -105,7 +105,11 @@
 // A capture is untrusted input. In text output every string that may come
 // from it (file, interface and link names, notes, verdicts) goes through
 // Sanitize, so no control character, escape sequence or bidi override
-// reaches the terminal. JSON output is produced by encoding/json, which
-// escapes C0 controls; the writer also escapes C1 controls and bidi
-// formatting characters, which encoding/json would leave raw.
+// reaches the terminal. JSON strings are escaped as encoding/json escapes
+// them (quotes, backslashes, C0 controls, U+2028 and U+2029; invalid UTF-8
+// becomes U+FFFD) and, beyond that, C1 controls and bidi formatting
+// characters, which encoding/json would leave raw, become \uXXXX. Flows
+// are written without reflection by the package's own encoder, byte for
+// byte as encoding/json would write them; the rest (inputs, summary,
+// findings) by encoding/json.
 package report

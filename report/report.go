@@ -157,6 +157,9 @@ type Writer struct {
 	// json
 	jsonStarted bool
 	jsonFlows   int
+	jsonBuf     []byte   // the flow being written, reused
+	jsonKeys    []string // scratch for sorting a flow's decisive frames
+	jsonNames   [][]byte // Options.Inputs as JSON strings, made when first needed
 
 	// text
 	held      []heldBlock
