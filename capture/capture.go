@@ -52,7 +52,8 @@ type Input struct {
 	Live       *LiveStats // a live capture's kernel counters (nil for files)
 	FirstAt    int64      // earliest and latest frame timestamps, Unix ns (0 if no frames)
 	LastAt     int64
-	Complete   bool // the input was read to its end without a problem that stopped it
+	EndAt      int64 // when the capture stopped, if the file says (pcapng isb_endtime), Unix ns; 0 if not
+	Complete   bool  // the input was read to its end without a problem that stopped it
 }
 
 // Warning is a problem in the input that did not stop reading: a truncated
@@ -672,6 +673,7 @@ const (
 	blockPB  = 0x00000002 // obsolete Packet Block
 	blockSPB = 0x00000003
 	blockEPB = 0x00000006
+	blockISB = 0x00000005
 )
 
 // openPcapng reads the first Section Header Block.
@@ -740,7 +742,7 @@ func (in *input) nextPcapng(r *Reader, seg *reassembly.Segment) bool {
 				continue
 			}
 		}
-		if isPacket || typ == blockSHB || typ == blockIDB {
+		if isPacket || typ == blockSHB || typ == blockIDB || typ == blockISB {
 			b, err := in.read(int(total))
 			if len(b) < int(total) {
 				in.stop(r, frame, start, fmt.Sprintf("block truncated (%d of %d bytes)", len(b), total), err)
@@ -762,6 +764,8 @@ func (in *input) nextPcapng(r *Reader, seg *reassembly.Segment) bool {
 				in.section(body, start)
 			case blockIDB:
 				in.interfaceBlock(body, start)
+			case blockISB:
+				in.statisticsBlock(body)
 			default:
 				if in.packet(r, typ, body, start, seg) {
 					return true
@@ -886,6 +890,32 @@ func (in *input) interfaceBlock(body []byte, off int64) {
 	}
 	in.addLink(ifc.link, "interface "+strconv.Itoa(len(in.ifaces))+": ")
 	in.ifaces = append(in.ifaces, ifc)
+}
+
+// statisticsBlock reads the capture end time (isb_endtime) of an
+// Interface Statistics Block, which dumpcap and teardown -w write when a
+// capture stops.
+func (in *input) statisticsBlock(body []byte) {
+	if len(body) < 12 {
+		return
+	}
+	id := int(in.u32(body[0:4]))
+	if id >= len(in.ifaces) {
+		return
+	}
+	for o := body[12:]; len(o) >= 4; {
+		code, n := in.u16(o[0:2]), int(in.u16(o[2:4]))
+		if code == 0 || 4+n > len(o) {
+			break
+		}
+		if code == 3 && n == 8 { // isb_endtime
+			ts := uint64(in.u32(o[4:8]))<<32 | uint64(in.u32(o[8:12]))
+			if at := in.ifaces[id].ns(ts); at > in.info.EndAt {
+				in.info.EndAt = at
+			}
+		}
+		o = o[4+(n+3)&^3:]
+	}
 }
 
 func pow10(n uint) uint64 {

@@ -310,6 +310,15 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	}
 	readErr := r.Err()
 	if writeErr == nil {
+		// A pcapng file may record when its capture stopped: flows left
+		// half-closed were stuck until then, not only until the last frame.
+		var end int64
+		for _, in := range r.Inputs() {
+			end = max(end, in.EndAt)
+		}
+		if end > 0 {
+			a.Advance(end)
+		}
 		a.Close()
 	}
 	if err := w.Close(r.Inputs(), a.Stats()); writeErr == nil {

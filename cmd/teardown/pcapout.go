@@ -133,7 +133,27 @@ func (p *pcapOut) closeFile() error {
 	if p.f == nil {
 		return nil
 	}
-	err := p.flush()
+	// An Interface Statistics Block per interface records when the
+	// capture of this file ended (isb_endtime), which a pcap cannot say:
+	// read back, a connection left half-closed gets its true duration.
+	end := time.Now()
+	var err error
+	if p.w != nil {
+		for _, id := range p.ids {
+			if err == nil {
+				err = p.w.WriteInterfaceStats(id, pcapgo.NgInterfaceStatistics{
+					LastUpdate: end, EndTime: end,
+					PacketsReceived: pcapgo.NgNoValue64, PacketsDropped: pcapgo.NgNoValue64,
+				})
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("writing %s: %w", p.name(), err)
+		}
+	}
+	if ferr := p.flush(); err == nil {
+		err = ferr
+	}
 	if p.w == nil && err == nil {
 		// No frame: still a valid, empty pcapng file.
 		var w *pcapgo.NgWriter
