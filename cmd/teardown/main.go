@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,7 +28,16 @@ import (
 	"teardown/report"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly flows waiting out TIME_WAIT, long-lived and
+		// few pointers: collecting at 1.5x the live heap instead of 2x
+		// costs about 10% more time and saves a third of the memory
+		// (scripts/bench.sh).
+		debug.SetGCPercent(50)
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // Exit statuses.
 const (
