@@ -15,8 +15,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
