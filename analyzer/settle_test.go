@@ -90,7 +90,7 @@ func TestResetFlowEmittedEarly(t *testing.T) {
 		{dir: "C>S", flags: "R.", seq: 1, ack: 1},
 	}))
 	ss = append(ss, segs(40001, 1e18+6e9, handshake[:1])...) // 6 s later
-	ss = append(ss, segs(40000, 1e18+7e9, handshake)...)    // the tuple again
+	ss = append(ss, segs(40000, 1e18+7e9, handshake)...)     // the tuple again
 	for i := range ss {
 		ss[i].Frame = int64(i + 1)
 		a.Add(&ss[i])
