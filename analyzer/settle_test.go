@@ -3,8 +3,6 @@ package analyzer
 import (
 	"strings"
 	"testing"
-
-	"teardown/reassembly"
 )
 
 // A flow settled after settleWindow gives the same verdict as one emitted
@@ -78,7 +76,6 @@ func TestLateDuplicateAfterSettle(t *testing.T) {
 	if len(flows) != 2 || flows[1].Class != ClassLateDuplicate || !flows[0].Flags.Has(FlagOldSegment) {
 		t.Fatalf("got %d flows; want incarnation 2 late-duplicate and 1 with old-segment: %v / %v", len(flows), flows[0].Flags.Strings(), flows[1].Class)
 	}
-	var _ = reassembly.FlagACK
 }
 
 // A flow closed by RST holds no TIME_WAIT: its verdict comes out once it
