@@ -151,23 +151,10 @@ func NewLab() (l *Lab, err error) {
 	cmds := [][]string{
 		{"-n", c, "link", "add", EndpointIf, "address", macString(ClientMAC), "type", "veth", "peer", "name", RouterClientIf, "address", "02:00:5e:00:01:01", "netns", r},
 		{"-n", s, "link", "add", EndpointIf, "address", macString(ServerMAC), "type", "veth", "peer", "name", RouterServerIf, "address", "02:00:5e:00:01:02", "netns", r},
-		{"-n", c, "link", "set", EndpointIf, "addrgenmode", "none"},
-		{"-n", s, "link", "set", EndpointIf, "addrgenmode", "none"},
-		{"-n", c, "addr", "add", ClientV4.String() + "/24", "dev", EndpointIf},
-		{"-n", c, "addr", "add", ClientV6.String() + "/64", "dev", EndpointIf, "nodad"},
-		{"-n", s, "addr", "add", ServerV4.String() + "/24", "dev", EndpointIf},
-		{"-n", s, "addr", "add", ServerV6.String() + "/64", "dev", EndpointIf, "nodad"},
-		{"-n", c, "link", "set", "lo", "up"},
-		{"-n", s, "link", "set", "lo", "up"},
 		{"-n", r, "link", "set", RouterClientIf, "up"},
 		{"-n", r, "link", "set", RouterServerIf, "up"},
-		{"-n", c, "link", "set", EndpointIf, "up"},
-		{"-n", s, "link", "set", EndpointIf, "up"},
-		{"-n", c, "neigh", "replace", ServerV4.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", c, "neigh", "replace", ServerV6.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", s, "neigh", "replace", ClientV4.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", s, "neigh", "replace", ClientV6.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
 	}
+	cmds = append(cmds, endpointSetup(c, s)...)
 	for _, a := range cmds {
 		if err := ip(a...); err != nil {
 			return nil, fmt.Errorf("building topology %s: %w", l.Prefix, err)
@@ -371,4 +358,27 @@ func disableOffloads(ifname string) error {
 		return errors.New("tx checksum offload is still on")
 	}
 	return nil
+}
+
+// endpointSetup returns the ip(8) commands that configure the endpoints'
+// interfaces once they exist: addresses (IPv6 without DAD or link-local
+// autoconfiguration), links up, and permanent neighbour entries so that no
+// ARP or ND appears in the captures.
+func endpointSetup(c, s string) [][]string {
+	return [][]string{
+		{"-n", c, "link", "set", EndpointIf, "addrgenmode", "none"},
+		{"-n", s, "link", "set", EndpointIf, "addrgenmode", "none"},
+		{"-n", c, "addr", "add", ClientV4.String() + "/24", "dev", EndpointIf},
+		{"-n", c, "addr", "add", ClientV6.String() + "/64", "dev", EndpointIf, "nodad"},
+		{"-n", s, "addr", "add", ServerV4.String() + "/24", "dev", EndpointIf},
+		{"-n", s, "addr", "add", ServerV6.String() + "/64", "dev", EndpointIf, "nodad"},
+		{"-n", c, "link", "set", "lo", "up"},
+		{"-n", s, "link", "set", "lo", "up"},
+		{"-n", c, "link", "set", EndpointIf, "up"},
+		{"-n", s, "link", "set", EndpointIf, "up"},
+		{"-n", c, "neigh", "replace", ServerV4.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", c, "neigh", "replace", ServerV6.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", s, "neigh", "replace", ClientV4.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
+		{"-n", s, "neigh", "replace", ClientV6.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
+	}
 }

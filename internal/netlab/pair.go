@@ -47,23 +47,9 @@ func NewPair() (l *Lab, err error) {
 		}
 	}
 	c, s := l.NSName(ClientNode), l.NSName(ServerNode)
-	cmds := [][]string{
+	cmds := append([][]string{
 		{"-n", c, "link", "add", EndpointIf, "address", macString(ClientMAC), "type", "veth", "peer", "name", EndpointIf, "address", macString(ServerMAC), "netns", s},
-		{"-n", c, "link", "set", EndpointIf, "addrgenmode", "none"},
-		{"-n", s, "link", "set", EndpointIf, "addrgenmode", "none"},
-		{"-n", c, "addr", "add", ClientV4.String() + "/24", "dev", EndpointIf},
-		{"-n", c, "addr", "add", ClientV6.String() + "/64", "dev", EndpointIf, "nodad"},
-		{"-n", s, "addr", "add", ServerV4.String() + "/24", "dev", EndpointIf},
-		{"-n", s, "addr", "add", ServerV6.String() + "/64", "dev", EndpointIf, "nodad"},
-		{"-n", c, "link", "set", "lo", "up"},
-		{"-n", s, "link", "set", "lo", "up"},
-		{"-n", c, "link", "set", EndpointIf, "up"},
-		{"-n", s, "link", "set", EndpointIf, "up"},
-		{"-n", c, "neigh", "replace", ServerV4.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", c, "neigh", "replace", ServerV6.String(), "lladdr", macString(ServerMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", s, "neigh", "replace", ClientV4.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
-		{"-n", s, "neigh", "replace", ClientV6.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
-	}
+	}, endpointSetup(c, s)...)
 	for _, a := range cmds {
 		if err := ip(a...); err != nil {
 			return nil, fmt.Errorf("building pair %s: %w", l.Prefix, err)
