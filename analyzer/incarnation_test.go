@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +134,40 @@ func TestSequenceWrap(t *testing.T) {
 	}
 	if f.FinalState[Client] != StateTimeWait || f.FinalState[Server] != StateClosed {
 		t.Errorf("final states %s/%s, want TIME_WAIT/CLOSED", f.FinalState[Client], f.FinalState[Server])
+	}
+}
+
+// A long flow keeps its handshake, the last data of each side before the
+// close and the close itself, with the number of segments left out between.
+func TestLongFlowTimeline(t *testing.T) {
+	steps := append([]step(nil), handshake...)
+	for i := uint32(0); i < 200; i++ {
+		steps = append(steps, step{dir: "C>S", flags: "P.", seq: 1 + 10*i, ack: 1, len: 10})
+		steps = append(steps, step{dir: "S>C", flags: ".", seq: 1, ack: 11 + 10*i})
+	}
+	steps = append(steps,
+		step{dir: "C>S", flags: "F.", seq: 2001, ack: 1},
+		step{dir: "S>C", flags: "F.", seq: 1, ack: 2002},
+		step{dir: "C>S", flags: ".", seq: 2002, ack: 2},
+	)
+	f := run(t, segs(40000, 1e18, steps))[0]
+	if f.Class != ClassFourWay {
+		t.Fatalf("class %s, want four-way", f.Class)
+	}
+	var frames []int64
+	elided := 0
+	for _, e := range f.Events {
+		frames = append(frames, e.Frame)
+		elided += e.Elided
+	}
+	want := []int64{1, 2, 3, 402, 404, 405, 406}
+	if !slices.Equal(frames, want) {
+		t.Errorf("timeline frames %v, want %v", frames, want)
+	}
+	if got := len(f.Events) + elided; got != len(steps) {
+		t.Errorf("events %d + elided %d = %d, want every one of the %d segments accounted for", len(f.Events), elided, got, len(steps))
+	}
+	if f.Bytes[Client] != 2000 || f.Packets[Client] != 204 {
+		t.Errorf("client bytes %d packets %d, want 2000 and 204", f.Bytes[Client], f.Packets[Client])
 	}
 }
