@@ -57,6 +57,10 @@ func TestCommittedVerdicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if gap, ok := knownAnalyzerGaps[name]; ok {
+				checkKnownGap(t, p, e, gap)
+				return
+			}
 			CheckVerdicts(t, filepath.Join(filepath.Dir(p), e.Capture), p)
 		})
 	}

@@ -42,6 +42,9 @@ type FlowSpec struct {
 	// Late is, for a flow that received a segment of an earlier
 	// incarnation, that segment as the router held it.
 	Late *Packet
+	// Verify, when set, checks scenario-specific facts in each capture
+	// (after the generic check): the frame order the scenario built.
+	Verify func(ip *incPackets, vantage string) error
 }
 
 // CapSpec is one capture a scenario takes.
@@ -233,6 +236,10 @@ func (s *Session) writeExpectation(sc *Scenario, c *Capture, sp CapSpec) error {
 		}
 		if err := ip.check(&fe, sp.Vantage); err != nil {
 			problems = append(problems, fmt.Errorf("%s: flow %s -> %s #%d (%s): %w", e.Capture, fe.Client, fe.Server, fe.Incarnation, fe.Class, err))
+		} else if f.Verify != nil {
+			if err := f.Verify(&ip, sp.Vantage); err != nil {
+				problems = append(problems, fmt.Errorf("%s: flow %s -> %s #%d (%s): %w", e.Capture, fe.Client, fe.Server, fe.Incarnation, fe.Class, err))
+			}
 		}
 		e.Flows = append(e.Flows, fe)
 	}
@@ -383,6 +390,31 @@ func (ip *incPackets) frames() map[string]int {
 	return m
 }
 
+// rstInTimeWait reports whether rst reached a side in TIME_WAIT: before
+// it, the receiving side had sent its FIN and seen it acknowledged, and had
+// acknowledged the sender's FIN (FIN_WAIT_2 + FIN, or CLOSING + ACK).
+func (ip *incPackets) rstInTimeWait(rst *Packet) bool {
+	if rst == nil {
+		return false
+	}
+	before := func(pred func(p *Packet) bool) *Packet {
+		return ip.first(func(p *Packet) bool { return p.Frame < rst.Frame && pred(p) })
+	}
+	// The receiver's FIN and the RST sender's FIN.
+	rcvFIN := before(func(p *Packet) bool { return p.Src != rst.Src && p.Flags&TCPFin != 0 })
+	sndFIN := before(func(p *Packet) bool { return p.Src == rst.Src && p.Flags&TCPFin != 0 })
+	if rcvFIN == nil || sndFIN == nil {
+		return false
+	}
+	rcvFINAcked := before(func(p *Packet) bool {
+		return p.Src == rst.Src && p.Flags&TCPAck != 0 && int32(p.Ack-rcvFIN.End()) >= 0
+	})
+	sndFINAcked := before(func(p *Packet) bool {
+		return p.Src != rst.Src && p.Flags&TCPAck != 0 && int32(p.Ack-sndFIN.End()) >= 0
+	})
+	return rcvFINAcked != nil && sndFINAcked != nil
+}
+
 // check verifies that the packets show what the expectation claims: the
 // self-test that keeps derived expectations honest.
 func (ip *incPackets) check(fe *FlowExpect, vantage string) error {
@@ -402,6 +434,14 @@ func (ip *incPackets) check(fe *FlowExpect, vantage string) error {
 		return err
 	}
 	if err := need(has("no-handshake") == (syn == nil), "flag no-handshake=%v but SYN=%v", has("no-handshake"), syn); err != nil {
+		return err
+	}
+	zeroWin := ip.first(func(p *Packet) bool { return p.Win == 0 && p.Flags&(TCPSyn|TCPRst) == 0 })
+	if err := need(has("zero-window") == (zeroWin != nil), "flag zero-window=%v but zero-window advertisement=%v", has("zero-window"), zeroWin); err != nil {
+		return err
+	}
+	inTW := ip.rstInTimeWait(rst)
+	if err := need(has("rst-in-time-wait") == inTW, "flag rst-in-time-wait=%v but RST %v reached a side in TIME_WAIT=%v", has("rst-in-time-wait"), rst, inTW); err != nil {
 		return err
 	}
 	if first != nil {
