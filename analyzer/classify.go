@@ -48,6 +48,9 @@ func (f *flow) classify() (Class, Closer) {
 		return ClassLateDuplicate, closer
 	case f.refused:
 		return ClassRefused, CloserNone
+	case f.d.rst.ok && f.rstEndsTimeWait():
+		// The close was over before the RST: the class is the close's,
+		// and the flag rst-in-time-wait tells the rest.
 	case f.d.rst.ok && f.d.fin[f.d.rstBy].ok && f.d.fin[f.d.rstBy].at <= f.d.rst.at:
 		return ClassRSTAfterClose, closer
 	case f.d.rst.ok:
@@ -74,6 +77,16 @@ func sideCloser(s Side) Closer {
 		return CloserClient
 	}
 	return CloserServer
+}
+
+// rstEndsTimeWait reports whether the first RST only ended a TIME_WAIT: it
+// reached a side in TIME_WAIT after both FINs had been acknowledged, so it
+// aborted nothing (typically a closed host's answer to a re-ACK).
+func (f *flow) rstEndsTimeWait() bool {
+	d := f.d
+	return d.rstTo == StateTimeWait && d.fin[Client].ok && d.fin[Server].ok &&
+		d.finAck[Client].ok && d.finAck[Server].ok &&
+		d.finAck[Client].at <= d.rst.at && d.finAck[Server].at <= d.rst.at
 }
 
 // finCovers reports whether side's FIN acknowledged the peer's FIN.
@@ -439,6 +452,12 @@ func (f *flow) verdict(out *Flow) string {
 		b.Reset()
 		fmt.Fprintf(&b, "%s; only the %s's segments were captured (a one-sided tap or asymmetric routing?), so the %s's FIN, ACKs and RSTs may exist unseen.", s, Side(one), Side(one).Other())
 	}
+	if f.d.rst.ok && f.rstEndsTimeWait() {
+		s := strings.TrimSuffix(b.String(), ".")
+		b.Reset()
+		fmt.Fprintf(&b, "%s; then an RST from the %s (frame %s), its kernel's answer once the connection was gone, ended the %s's TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337=0).",
+			s, f.d.rstBy, fn(f.d.rst.ref()), f.d.rstBy.Other())
+	}
 	if tw := f.timeWaitClause(out); tw != "" && out.Class != ClassSimultaneous {
 		s := strings.TrimSuffix(b.String(), ".")
 		b.Reset()
@@ -576,11 +595,16 @@ func (f *flow) markLoss(out *Flow) {
 	for i := range out.Events {
 		e := &out.Events[i]
 		if e.FrameRef == lost {
-			e.Notes = append(e.Notes, "lost before reaching the "+map[bool]string{true: peer.String(), false: side.String()}[out.Class == ClassLostFIN])
-			if out.Class != ClassLostFIN || i == 0 {
-				return
+			if out.Class == ClassLostFIN {
+				// The FIN's receiver did not get it until the retransmission.
+				e.Notes = append(e.Notes, "lost before reaching the "+peer.String())
+				holdState(out.Events, i, peer, f.d.finRetx[side].ref())
+			} else {
+				// The FIN's sender did not get the ACK: it stayed put until
+				// the ACK of its retransmission.
+				e.Notes = append(e.Notes, "lost before reaching the "+side.String())
+				holdState(out.Events, i, side, f.d.ackAfter[side].ref())
 			}
-			holdState(out.Events, i, peer, f.d.finRetx[side].ref())
 			return
 		}
 	}

@@ -105,3 +105,25 @@ func TestResetFlowEmittedEarly(t *testing.T) {
 		}
 	}
 }
+
+// An RST that reaches TIME_WAIT after both FINs were acknowledged (a closed
+// host's answer to a re-ACK) ends only the TIME_WAIT: the class stays the
+// close's, the flag says the rest.
+func TestRSTIntoTimeWait(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "F.", seq: 1, ack: 1},
+		{dir: "S>C", flags: ".", seq: 1, ack: 2},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2},
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2, gapMS: 200},
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+		{dir: "S>C", flags: "R", seq: 2, gapMS: 100},
+	}))
+	f := run(t, ss)[0]
+	if f.Class != ClassLostACK || !f.Flags.Has(FlagRSTInTimeWait) || !f.Flags.Has(FlagFINRetransmit) {
+		t.Fatalf("class %s flags %v, want lost-ack with rst-in-time-wait and fin-retransmit", f.Class, f.Flags.Strings())
+	}
+	if !strings.Contains(f.Verdict, "ended the client's TIME_WAIT early") || f.TimeWaitUntil[Client] != 0 {
+		t.Errorf("verdict %q, client TIME_WAIT until %d", f.Verdict, f.TimeWaitUntil[Client])
+	}
+}

@@ -23,6 +23,7 @@ const (
 	noteRSTIgnored     // RST outside the receiver's window
 	noteDataAfterClose // data sent to a side that had already closed
 	noteOldTS          // TSval older than this side's earlier ones
+	noteRSTTimeWait    // an RST reaching a side in TIME_WAIT
 )
 
 var noteText = [...]string{
@@ -41,6 +42,7 @@ var noteText = [...]string{
 	"RST outside window",
 	"data after peer closed",
 	"TSval went backwards",
+	"RST into TIME_WAIT",
 }
 
 // strings returns the annotations as text, in a stable order.
@@ -708,6 +710,7 @@ func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 	}
 	if f.st[to] == StateTimeWait {
 		f.flags.Set(FlagRSTInTimeWait)
+		*n |= noteRSTTimeWait
 	}
 	if !f.closing {
 		f.closing, f.firstClose = true, from

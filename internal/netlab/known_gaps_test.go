@@ -14,24 +14,12 @@ type knownGap struct {
 	diffs []string // exactly what CompareVerdicts reports
 }
 
-// rstInTimeWaitGap: an RST that reaches a TIME_WAIT after both FINs were
-// acknowledged does not abort anything, but analyzer/classify.go's rule 3
-// (rst-after-close: "the first RST came from a side that had already sent
-// its FIN") runs before rule 4 (lost-ack) and does not exclude it. Had the
-// RST come after the flow settled (5 s quiet), addSettled would have kept
-// the class lost-ack and only added the flag.
-const rstInTimeWaitGap = "analyzer: an RST that only ends a TIME_WAIT (sent by a CLOSED side, after both FINs were acknowledged) is classed rst-after-close instead of leaving the class to the close before it (lost-ack); the flags fin-retransmit and rst-in-time-wait are right"
-
 // knownAnalyzerGaps, by capture name (without .expect.json). While the
 // analyzer's differences are exactly these, TestCommittedVerdicts skips the
 // capture with the reason; when they change (the analyzer was fixed, or
 // got something else wrong) it fails: then delete or update the entry.
-var knownAnalyzerGaps = map[string]knownGap{
-	"rst-in-time-wait.client": {why: rstInTimeWaitGap, diffs: []string{
-		"198.18.0.1:40000 -> 198.18.0.2:8080 #1: class rst-after-close, want lost-ack"}},
-	"rst-in-time-wait.server": {why: rstInTimeWaitGap, diffs: []string{
-		"198.18.0.1:40000 -> 198.18.0.2:8080 #1: class rst-after-close, want lost-ack"}},
-}
+// Empty: the analyzer agrees with every committed capture.
+var knownAnalyzerGaps = map[string]knownGap{}
 
 // matchKnownGap analyzes a capture and returns nil when the analyzer's
 // differences from the expectation are exactly the recorded ones.
