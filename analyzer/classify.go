@@ -57,7 +57,8 @@ func (f *flow) classify() (Class, Closer) {
 		return ClassRSTAbort, closer
 	}
 	if side, ok := f.retransmittedFIN(); ok {
-		return f.lostWhich(side), closer
+		c, _ := f.lostWhich(side)
+		return c, closer
 	}
 	switch {
 	case simultaneous:
@@ -106,21 +107,22 @@ func (f *flow) retransmittedFIN() (Side, bool) {
 	return 0, false
 }
 
-// lostWhich decides which segment was lost when side's FIN was sent again.
-func (f *flow) lostWhich(side Side) Class {
-	c, _ := f.lossEvidence(side)
-	return c
-}
+// lossReason is the evidence that decided which segment was lost.
+type lossReason uint8
 
-// lossEvidence returns the class for side's retransmitted FIN and the
-// evidence, as a clause for the verdict sentence.
-func (f *flow) lossEvidence(side Side) (Class, string) {
-	peer := side.Other()
-	fn := f.a.cfg.FrameName
+const (
+	lossACKSeen   lossReason = iota // the ACK was captured before the retransmission
+	lossTSOrig                      // the re-ACK echoes the original FIN's TSval
+	lossTSRetx                      // the ACK echoes the retransmission's TSval
+	lossTSNeither                   // the TSecr matches neither FIN
+	lossNoTS                        // no timestamps (or equal ones): cannot tell
+)
+
+// lostWhich decides which segment was lost when side's FIN was sent again.
+func (f *flow) lostWhich(side Side) (Class, lossReason) {
 	orig, retx, ack := f.d.fin[side], f.d.finRetx[side], f.d.finAck[side]
 	if ack.ok && ack.at <= retx.at && ack.ref() != retx.ref() {
-		return ClassLostACK, fmt.Sprintf("the %s's ACK of it (frame %s) was captured before the retransmission, so it was lost between the capture point and the %s",
-			peer, fn(ack.ref()), side)
+		return ClassLostACK, lossACKSeen
 	}
 	after := f.d.ackAfter[side]
 	if !after.ok {
@@ -129,20 +131,44 @@ func (f *flow) lossEvidence(side Side) (Class, string) {
 	if after.ok && after.hasTS && orig.hasTS && retx.hasTS && orig.tsval != retx.tsval {
 		switch after.tsecr {
 		case orig.tsval:
-			return ClassLostACK, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the original FIN (frame %s), not %d of the retransmission: the %s had received the first FIN and its ACK was lost",
-				peer, fn(after.ref()), after.tsecr, fn(orig.ref()), retx.tsval, peer)
+			return ClassLostACK, lossTSOrig
 		case retx.tsval:
-			return ClassLostFIN, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the retransmission, not %d of the original FIN (frame %s): the first FIN never reached the %s",
-				peer, fn(after.ref()), after.tsecr, orig.tsval, fn(orig.ref()), peer)
+			return ClassLostFIN, lossTSRetx
 		}
-		return ClassFINRetransmit, fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, which matches neither FIN's TSval (%d, %d), so the capture cannot tell whether the FIN or the ACK was lost",
+		return ClassFINRetransmit, lossTSNeither
+	}
+	return ClassFINRetransmit, lossNoTS
+}
+
+// lossEvidence explains lostWhich's decision as a clause for the verdict.
+func (f *flow) lossEvidence(side Side) string {
+	peer := side.Other()
+	fn := f.a.cfg.FrameName
+	orig, retx, ack := f.d.fin[side], f.d.finRetx[side], f.d.finAck[side]
+	after := f.d.ackAfter[side]
+	if !after.ok {
+		after = ack
+	}
+	_, why := f.lostWhich(side)
+	switch why {
+	case lossACKSeen:
+		return fmt.Sprintf("the %s's ACK of it (frame %s) was captured before the retransmission, so it was lost between the capture point and the %s",
+			peer, fn(ack.ref()), side)
+	case lossTSOrig:
+		return fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the original FIN (frame %s), not %d of the retransmission: the %s had received the first FIN and its ACK was lost",
+			peer, fn(after.ref()), after.tsecr, fn(orig.ref()), retx.tsval, peer)
+	case lossTSRetx:
+		return fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, the TSval of the retransmission, not %d of the original FIN (frame %s): the first FIN never reached the %s",
+			peer, fn(after.ref()), after.tsecr, orig.tsval, fn(orig.ref()), peer)
+	case lossTSNeither:
+		return fmt.Sprintf("the %s's ACK (frame %s) echoes TSecr %d, which matches neither FIN's TSval (%d, %d), so the capture cannot tell whether the FIN or the ACK was lost",
 			peer, fn(after.ref()), after.tsecr, orig.tsval, retx.tsval)
 	}
-	why := "the segments carry no TCP timestamps"
+	noTS := "the segments carry no TCP timestamps"
 	if orig.hasTS && retx.hasTS && orig.tsval == retx.tsval {
-		why = "both FIN transmissions carry the same TSval"
+		noTS = "both FIN transmissions carry the same TSval"
 	}
-	return ClassFINRetransmit, fmt.Sprintf("no ACK of the first FIN was captured before the retransmission and %s, so the capture cannot tell whether the FIN or the %s's ACK was lost", why, peer)
+	return fmt.Sprintf("no ACK of the first FIN was captured before the retransmission and %s, so the capture cannot tell whether the FIN or the %s's ACK was lost", noTS, peer)
 }
 
 // result builds the public Flow with its verdict.
@@ -385,7 +411,7 @@ func (f *flow) verdict(out *Flow) string {
 		fmt.Fprintf(&b, "; likely cause: %s — %s.", ri.Cause, ri.Evidence)
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
-		_, why := f.lossEvidence(side)
+		why := f.lossEvidence(side)
 		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
 		if f.d.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {

@@ -571,7 +571,7 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 		f.d.unseenFIN[to] = true
 		*n |= noteAcksUnseenFIN
 		f.d.fin[to] = segRef{ok: true, at: s.At, frame: s.Frame, file: int32(s.File)}
-		f.finSent(to, s.At, s.Ack, true)
+		f.finSent(to, s.At)
 		if f.d.fin[from].ok && !f.d.finAck[from].ok {
 			// The missed FIN most likely acknowledged ours too, as Linux's
 			// FIN|ACK does; nothing later contradicts it unless our FIN
@@ -627,7 +627,7 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 }
 
 // finSent moves the FIN's sender (RFC 9293 §3.6, CLOSE call).
-func (f *flow) finSent(side Side, at int64, ack reassembly.Seq, hasAck bool) {
+func (f *flow) finSent(side Side, at int64) {
 	if !f.closing {
 		f.closing, f.firstClose = true, side
 		f.flushPre()
@@ -683,7 +683,7 @@ func (f *flow) onFIN(s *reassembly.Segment, from Side, kind reassembly.Kind, n *
 		}
 		return
 	}
-	f.finSent(from, s.At, s.Ack, s.Flags&reassembly.FlagACK != 0)
+	f.finSent(from, s.At)
 	f.finReceived(to, s.At, s.Ack)
 }
 
