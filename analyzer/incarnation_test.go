@@ -171,3 +171,35 @@ func TestLongFlowTimeline(t *testing.T) {
 		t.Errorf("client bytes %d packets %d, want 2000 and 204", f.Bytes[Client], f.Packets[Client])
 	}
 }
+
+// Two refused connections on one 5-tuple: both RST|ACKs have seq 0, but
+// each acknowledges its own SYN, so neither is a late duplicate.
+func TestRefusedTwiceOnOneTuple(t *testing.T) {
+	first := segs(40000, 1e18, []step{
+		{dir: "C>S", flags: "S", seq: 0},
+		{dir: "S>C", flags: "R.", seq: 0, ack: 1},
+	})
+	for i := range first {
+		if first[i].SrcPort == 80 {
+			first[i].Seq = 0
+		}
+	}
+	second := shift(segs(40000, 1e18+2e9, []step{
+		{dir: "C>S", flags: "S", seq: 0},
+		{dir: "S>C", flags: "R.", seq: 0, ack: 1},
+	}), 7777777, 0)
+	for i := range second {
+		if second[i].SrcPort == 80 {
+			second[i].Seq = 0
+		}
+	}
+	flows := run(t, append(first, second...))
+	if len(flows) != 2 {
+		t.Fatalf("got %d flows, want 2", len(flows))
+	}
+	for _, f := range flows {
+		if f.Class != ClassRefused {
+			t.Errorf("incarnation %d: class %s, want refused (%s)", f.Incarnation, f.Class, f.Verdict)
+		}
+	}
+}

@@ -274,6 +274,18 @@ func (f *flow) isOldSegment(old *flow, s *reassembly.Segment, src reassembly.Add
 	if !inOld {
 		return false
 	}
+	if s.Flags&reassembly.FlagACK != 0 {
+		// The acknowledgment names the incarnation too: an old segment
+		// acknowledges the old peer's data. An RST|ACK refusing the new
+		// SYN has seq 0 like the one that refused the old SYN, but acks
+		// the new ISN.
+		if ph := &f.h[f.sideOf(src).Other()]; ph.Started && ackFits(ph, s.Ack) {
+			return false
+		}
+		if op := &old.h[old.sideOf(src).Other()]; op.Started && !ackFits(op, s.Ack) {
+			return false
+		}
+	}
 	nh := &f.h[f.sideOf(src)]
 	if !nh.Started {
 		return true
@@ -284,6 +296,12 @@ func (f *flow) isOldSegment(old *flow, s *reassembly.Segment, src reassembly.Add
 		return s.HasTS && nh.HasTS && int32(s.TSval-nh.TSval) < 0 && f.tsFirst(src, s.TSval)
 	}
 	return true
+}
+
+// ackFits reports whether ack acknowledges something in the sequence space
+// h has been seen to use: from its first byte to one past its highest.
+func ackFits(h *reassembly.Half, ack reassembly.Seq) bool {
+	return !ack.LessThan(h.Base.Add(1)) && ack.LessThanEq(h.Nxt.Add(1))
 }
 
 // tsFirst reports whether tsval is older than the first timestamp the new
