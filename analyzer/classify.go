@@ -328,10 +328,10 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 		//   - the resetting side received data, acknowledged it, and had
 		//     itself sent nothing: an application that never read what it
 		//     was sent (Linux sends RST when close() finds unread data);
-		//   - it had sent data and the peer's last data answered it (a
-		//     request and its response): reading the answer and closing
-		//     with SO_LINGER {on, 0} is the usual story, closing before
-		//     reading all of it the other;
+		//   - it had sent data and the peer's last data came after it: for
+		//     a client (a request and its response) reading the answer and
+		//     closing with SO_LINGER {on, 0} is the usual story; for a
+		//     server (more data from its client) a request left unread;
 		//   - nothing unread was pending: an abortive close.
 		d := f.d.lastData[peer]
 		own := f.d.lastData[by]
@@ -343,7 +343,18 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 				ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (last at frame %s), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)",
 					by, f.h[peer].Bytes(), peer, fn(d.ref()))
 			}
+		case gotData && by == Server:
+			// A server that answered, then got more from its client and
+			// reset: most often a request it never read (a pipelined or
+			// late request on a connection it had decided to close).
+			ri.Cause = "close with unread data"
+			if explain {
+				ri.Evidence = fmt.Sprintf("after its own data (frame %s) the server received %d more bytes from the client (frame %s), acknowledged them and reset without answering: likely a request it never read, for which Linux sends RST instead of FIN; SO_LINGER {on, 0} would send the same RST",
+					fn(own.ref()), d.len, fn(d.ref()))
+			}
 		case gotData:
+			// A client that got its answer and reset: most often an
+			// abortive close after reading it.
 			ri.Cause = "linger-0 abort"
 			if explain {
 				ri.Evidence = fmt.Sprintf("the %s's last data (frame %s) was answered by the %s (frame %s, %d bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST",
@@ -352,7 +363,7 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 		default:
 			ri.Cause = "linger-0 abort"
 			if explain {
-				ri.Evidence = fmt.Sprintf("no unread data from the %s was pending and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST", peer)
+				ri.Evidence = fmt.Sprintf("nothing from the %s arrived after the %s's own last data and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST, and so does a close() that left earlier data unread, which the capture cannot show", peer, by)
 			}
 		}
 		if f.d.rstUnacked > 0 {
