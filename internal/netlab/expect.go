@@ -20,7 +20,7 @@ type Expectation struct {
 	Description string `json:"description"` // what was done, in a sentence or two
 	// Vantage is where the capture was taken: "client" (the client's
 	// interface), "server" (the server's interface) or "middle" (the
-	// router's mirror port).
+	// router's mirror port, or every interface of the router namespace).
 	Vantage string       `json:"vantage"`
 	Format  string       `json:"format"` // "pcap" or "pcapng"
 	Link    string       `json:"link"`   // "ethernet", "ethernet+802.1q" or "linux-sll2"

@@ -277,3 +277,26 @@ func (r *Router) Stop() error {
 	defer r.errMu.Unlock()
 	return r.err
 }
+
+// Unsent returns the frames the router received and did not forward: the
+// ones drop rules dropped and the ones still held.
+func (r *Router) Unsent() []Packet {
+	var out []Packet
+	r.rules.mu.Lock()
+	for _, rs := range r.rules.rules {
+		if rs.Action == Drop {
+			out = append(out, rs.matched...)
+		}
+	}
+	r.rules.mu.Unlock()
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	for _, fs := range r.held {
+		for _, f := range fs {
+			if p, err := DecodeFrame(LinkEthernet, f.data); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
