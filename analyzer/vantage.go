@@ -16,6 +16,7 @@ const (
 	whyHandshake
 	whyTTLClient
 	whyTTLServer
+	whyInconclusive // a handshake whose timing tells nothing
 )
 
 // vantage infers where the capture was taken for this flow:
@@ -34,12 +35,15 @@ func (f *flow) vantage() (Vantage, vantageReason) {
 		return VantageServer, whyLinkServer
 	}
 	if d1, d2, ok := f.handshakeTimes(); ok {
+		// Below tens of microseconds both gaps are host processing, not
+		// path: a fast local link tells nothing.
+		const path = int64(50e3) // 50 µs
 		switch {
-		case d1 > 4*d2:
+		case d1 > 4*d2 && d1 >= path:
 			return VantageClient, whyHandshake
-		case d2 > 4*d1:
+		case d2 > 4*d1 && d2 >= path:
 			return VantageServer, whyHandshake
-		case d1 > 0 && d2 > 0:
+		case d1 >= 2*path && d2 >= 2*path:
 			return VantageMiddle, whyHandshake
 		}
 	}
@@ -49,6 +53,9 @@ func (f *flow) vantage() (Vantage, vantageReason) {
 		return VantageClient, whyTTLClient
 	case si && f.ttlSeen[Client] && !ci:
 		return VantageServer, whyTTLServer
+	}
+	if _, _, ok := f.handshakeTimes(); ok {
+		return VantageUnknown, whyInconclusive
 	}
 	return VantageUnknown, whyNone
 }
@@ -80,6 +87,9 @@ func (f *flow) vantageWhy(v Vantage, r vantageReason) string {
 		return fmt.Sprintf("the client's TTL %d is an initial value, the server's %d is not", f.ttl[Client], f.ttl[Server])
 	case whyTTLServer:
 		return fmt.Sprintf("the server's TTL %d is an initial value, the client's %d is not", f.ttl[Server], f.ttl[Client])
+	case whyInconclusive:
+		d1, d2, _ := f.handshakeTimes()
+		return fmt.Sprintf("SYN→SYN/ACK took %s and SYN/ACK→ACK %s, too close or too short to tell, and no link direction or TTL difference", dur(d1), dur(d2))
 	}
 	return "no handshake timing, link direction or TTL difference to tell"
 }
