@@ -381,3 +381,42 @@ func TestUnansweredAndOneWay(t *testing.T) {
 		t.Errorf("one-way flow: %d flows, %s: %s", len(one), one[0].Class, one[0].Verdict)
 	}
 }
+
+// Copies of back-to-back segments interleave on a bridge (ACK in, data in,
+// ACK out, data out): each is still one packet.
+func TestInterleavedCaptureCopies(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "S>C", flags: ".", seq: 1, ack: 11},
+		{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 100},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 101},
+		{dir: "S>C", flags: "F.", seq: 101, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 102},
+	}))
+	var doubled []reassembly.Segment
+	for i := 0; i < len(ss); i++ {
+		if i+1 < len(ss) && ss[i].SrcPort == ss[i+1].SrcPort {
+			// Two in a row from one side: a, b, a', b'.
+			a, b := ss[i], ss[i+1]
+			b.At = a.At + 5000
+			a2, b2 := a, b
+			a2.At, b2.At = a.At+10000, a.At+15000
+			doubled = append(doubled, a, b, a2, b2)
+			i++
+			continue
+		}
+		c := ss[i]
+		c.At += 10000
+		doubled = append(doubled, ss[i], c)
+	}
+	f := run(t, doubled)[0]
+	if f.Class != ClassFourWay || f.Packets[Client]+f.Packets[Server] != int64(len(ss)) || f.CaptureCopies != len(ss) {
+		t.Errorf("class %s, %d+%d packets, %d copies; want four-way, %d packets, %d copies",
+			f.Class, f.Packets[Client], f.Packets[Server], f.CaptureCopies, len(ss), len(ss))
+	}
+	for _, e := range f.Events {
+		if len(e.Notes) > 0 {
+			t.Errorf("frame %d: notes %v, want none", e.Frame, e.Notes)
+		}
+	}
+}

@@ -133,7 +133,8 @@ type flow struct {
 
 	// Capture copies: the same segment captured twice (tcpdump -i any
 	// on a bridge and its port, or a mirror) is counted and skipped.
-	lastFP [2]fingerprint
+	lastFP [2][copyRing]fingerprint // the latest segments of each side
+	nextFP [2]uint8
 	copies int
 
 	// d holds the evidence and the timeline. A closed flow that has been
@@ -202,33 +203,38 @@ const evInline = 10
 
 // fingerprint identifies a captured segment closely enough to tell a
 // second capture of the same packet from a retransmission, which Linux
-// sends with a new IP ID and, after at least 1 ms, a new TSval.
+// sends with a new IP ID and, after at least 1 ms, a new TSval: a hash of
+// the header fields and the capture time.
 type fingerprint struct {
-	at       int64
-	seq, ack reassembly.Seq
-	tsval    uint32
-	len      uint32
-	ipid     uint16
-	win      uint16
-	flags    reassembly.Flags
-	ok       bool
+	at int64
+	h  uint64
 }
 
 // copyWindow is how close in time two identical segments must be to count
 // as two captures of one packet.
 const copyWindow = int64(1e6) // 1 ms
 
-// isCopy reports whether s repeats the last segment from side, and records
-// s as the last one otherwise.
+// copyRing is how many recent segments of a side a copy is looked for
+// among: with tcpdump -i any on a bridge the copies of back-to-back
+// segments interleave (ACK in, data in, ACK out, data out).
+const copyRing = 4
+
+// isCopy reports whether s repeats one of the latest segments from side,
+// and records s as the latest one otherwise.
 func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
-	fp := fingerprint{at: s.At, seq: s.Seq, ack: s.Ack, tsval: s.TSval, len: s.Len, ipid: s.IPID, win: s.Win, flags: s.Flags, ok: true}
-	last := f.lastFP[side]
-	f.lastFP[side] = fp
-	if !last.ok || fp.at-last.at > copyWindow {
-		return false
+	h := uint64(s.Seq)<<32 | uint64(s.Ack)
+	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.TSval)<<32 | uint64(s.Len))
+	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.IPID)<<32 | uint64(s.Win)<<8 | uint64(s.Flags))
+	h = h*0x9e3779b97f4a7c15 ^ uint64(s.TSecr)
+	for _, fp := range f.lastFP[side] {
+		if fp.h == h && fp.at != 0 && s.At-fp.at <= copyWindow {
+			return true
+		}
 	}
-	fp.at = last.at
-	return fp == last
+	i := f.nextFP[side] % copyRing
+	f.lastFP[side][i] = fingerprint{at: s.At, h: h}
+	f.nextFP[side] = i + 1
+	return false
 }
 
 // sideOf returns the side that ap is in f.
