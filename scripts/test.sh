@@ -24,4 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 go vet ./...
-go test -count=1 ./... "$@"
+# -p 1: the lab and live-capture tests time real TCP stacks through a Go
+# router; running packages side by side on a 2-core machine only adds
+# scheduling noise to them.
+go test -count=1 -p 1 ./... "$@"
