@@ -139,6 +139,9 @@ var liveCases = []struct {
 	{"reuse-time-wait", netlab.ClientNode, netlab.EndpointIf},
 	{"close-wait", netlab.ClientNode, netlab.EndpointIf},
 	{"open", netlab.ClientNode, netlab.EndpointIf},
+	{"rst-in-time-wait", netlab.ClientNode, netlab.EndpointIf},
+	{"zero-window", netlab.ClientNode, netlab.EndpointIf},
+	{"zero-window", netlab.ServerNode, "any"},
 	{"fourway-client-first", netlab.ServerNode, "any"},
 	{"rst-abort-server", netlab.ServerNode, "any"},
 	{"lost-ack", netlab.ServerNode, "any"},
@@ -149,8 +152,8 @@ var liveCases = []struct {
 	// the load of a live capture can let the first retransmission in),
 	// midstream (its lab captures start after the
 	// handshake on purpose, a live capture started first sees it), and the
-	// multi-flow formats, busy and showcase captures, whose flows are the
-	// single-flow scenarios above.
+	// multi-flow formats, busy, showcase and router-any captures, whose
+	// flows are the single-flow scenarios above.
 }
 
 // TestLiveMatchesOffline plays lab scenarios while teardown captures live:
