@@ -18,28 +18,9 @@ type Verdict struct {
 }
 
 // Analyze runs teardown's analyzer on one capture and returns a verdict per
-// flow incarnation.
-//
-// TODO(analyzer owner): wire this to the analyzer once capture.Open and
-// analyzer.New work, e.g. from a test in package analyzer_test (not package
-// analyzer: netlab must not be imported by the analyzer's internal tests if
-// netlab ever imports the analyzer):
-//
-//	netlab.Analyze = func(path string) ([]netlab.Verdict, error) {
-//		r, err := capture.Open([]string{path}, func(capture.Warning) {})
-//		...
-//		a := analyzer.New(analyzer.Config{}, func(f *analyzer.Flow) {
-//			out = append(out, netlab.Verdict{Client: f.Client.String(), ...,
-//				Class: f.Class.String(), Flags: f.Flags.Strings(),
-//				ActiveCloser: f.ActiveCloser.String(), Frames: frames(f.Decisive)})
-//		})
-//		var seg reassembly.Segment
-//		for r.Next(&seg) { a.Add(&seg) }
-//		a.Close()
-//		return out, r.Err()
-//	}
-//
-// While it is nil, CheckVerdicts only checks the expectation file.
+// flow incarnation. The package's tests set it (analyze_test.go) to
+// teardown's capture reader and analyzer; netlab itself does not import the
+// analyzer, so that the analyzer's own tests may use the lab.
 var Analyze func(pcapPath string) ([]Verdict, error)
 
 // CheckVerdicts runs Analyze on a capture and compares every flow
@@ -54,9 +35,7 @@ func CheckVerdicts(t testing.TB, pcapPath, expectPath string) {
 		t.Fatal(err)
 	}
 	if Analyze == nil {
-		// TODO(analyzer owner): remove this early return once Analyze is set.
-		t.Logf("%s: analyzer not wired yet (netlab.Analyze is nil); only the expectation was checked", exp.Capture)
-		return
+		t.Fatalf("%s: netlab.Analyze is not set: nothing to check the expectation against", exp.Capture)
 	}
 	got, err := Analyze(pcapPath)
 	if err != nil {
