@@ -148,8 +148,9 @@ var liveCases = []struct {
 	{"lost-fin", netlab.ServerNode, "any"},
 	{"lost-fin-nots", netlab.ServerNode, "any"},
 	{"late-duplicate", netlab.ServerNode, "any"},
-	// Not played live: fin-wait (it stops 100 ms after holding a FIN, and
-	// the load of a live capture can let the first retransmission in),
+	// Not played live: fin-wait (its captures must stop before the held
+	// FIN is retransmitted, and playing it live keeps the lab's captures
+	// running past that),
 	// midstream (its lab captures start after the
 	// handshake on purpose, a live capture started first sees it), and the
 	// multi-flow formats, busy, showcase and router-any captures, whose

@@ -139,7 +139,7 @@ func init() {
 		{Name: "late-duplicate", Description: "Late duplicate on a reused 5-tuple: the router holds the first transmission of the client's request (incarnation 1, which retransmits it and closes, server first); a new connection from the same client port (incarnation 2) is established; then the router releases the old segment. The server's kernel rejects it (PAWS / out of window) and answers with a duplicate ACK carrying a D-SACK block for the old range.", Run: runLateDuplicate},
 		{Name: "reuse-time-wait", Description: "5-tuple reused within TIME_WAIT: the client closes first (TIME_WAIT on the client), and 1.1 s later connects again from the same port (net.ipv4.tcp_tw_reuse=1, SO_REUSEADDR); Linux starts the new ISN past the old sequence space.", Run: runReuse},
 		{Name: "close-wait", Description: "Stuck half-closed: the client closes, the server ACKs and never calls close(); the capture ends 1 s later with the server in CLOSE_WAIT and the client in FIN_WAIT_2.", Run: runCloseWait},
-		{Name: "fin-wait", Description: "FIN never acknowledged: the router holds the client's FIN; the capture ends 100 ms later (before the client's first FIN retransmission). Near the server nothing shows the close.", Run: runFinWait},
+		{Name: "fin-wait", Description: "FIN never acknowledged: the router holds the client's FIN; the capture ends 20 ms later (before the client's first FIN retransmission). Near the server nothing shows the close.", Run: runFinWait},
 		{Name: "open", Description: "A flow still open when the capture ends: handshake and one request/response.", Run: runOpen},
 		{Name: "midstream", Description: "A capture that starts mid-connection: the captures start after the handshake and a first exchange; a second exchange and a clean client-first close follow.", Run: runMidstream},
 		{Name: "formats", Description: "Capture formats: a clean close (client port 40000) and an RST abort (client port 40001), captured as pcapng near the client, as Linux cooked SLL2 of every interface of the server namespace (like tcpdump -i any), and as the router's 802.1Q-tagged mirror of its server leg (VLAN 20, vantage middle).", Run: runFormats},
@@ -709,7 +709,9 @@ func runFinWait(s *Session) error {
 	if err := k.c.Close(); err != nil {
 		return err
 	}
-	Sleep(100 * time.Millisecond)
+	// Stop well before the first retransmission of the FIN (RTO at least
+	// 200 ms), even on a loaded machine.
+	Sleep(20 * time.Millisecond)
 	s.Expect(FlowSpec{Client: cli4(40000), Server: srv4, Class: "fin-wait", Closer: "client",
 		Views: map[string]View{"server": {Class: "open", Closer: "none", Note: "the client's FIN never reached the server"}}})
 	return nil
