@@ -135,16 +135,9 @@ func (l *Lab) StartCapture(n Node, ifname, path string, format Format, snaplen i
 		if format == PcapSLL2 {
 			return c.openSLL2()
 		}
-		tp, err := afpacket.NewTPacket(
-			afpacket.OptInterface(ifname),
-			afpacket.OptTPacketVersion(afpacket.TPacketVersion2),
-			afpacket.OptPollTimeout(pollTimeout),
-			afpacket.OptFrameSize(1<<12),
-			afpacket.OptBlockSize(1<<16),
-			afpacket.OptNumBlocks(64),
-		)
+		tp, err := openTPacket(ifname)
 		if err != nil {
-			return fmt.Errorf("opening AF_PACKET on %s: %w", ifname, err)
+			return err
 		}
 		c.tp = tp
 		return nil
@@ -322,4 +315,22 @@ func (c *Capture) Stop() error {
 	}
 	c.f = nil
 	return c.err
+}
+
+// openTPacket opens a TPACKET_V2 ring on ifname in the calling thread's
+// namespace: V2 hands over each frame at once, where V3 waits for a block
+// to fill or time out.
+func openTPacket(ifname string) (*afpacket.TPacket, error) {
+	tp, err := afpacket.NewTPacket(
+		afpacket.OptInterface(ifname),
+		afpacket.OptTPacketVersion(afpacket.TPacketVersion2),
+		afpacket.OptPollTimeout(pollTimeout),
+		afpacket.OptFrameSize(1<<12),
+		afpacket.OptBlockSize(1<<16),
+		afpacket.OptNumBlocks(64),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("opening AF_PACKET on %s: %w", ifname, err)
+	}
+	return tp, nil
 }

@@ -123,20 +123,8 @@ func NewLab() (l *Lab, err error) {
 	// Sysctls first, so the interfaces are born quiet: no router
 	// advertisements accepted, no DAD, and no IPv6 at all on the router.
 	for _, n := range []Node{ClientNode, ServerNode} {
-		for _, kv := range [][2]string{
-			{"net/ipv6/conf/all/accept_ra", "0"},
-			{"net/ipv6/conf/default/accept_ra", "0"},
-			{"net/ipv6/conf/all/accept_dad", "0"},
-			{"net/ipv6/conf/default/accept_dad", "0"},
-			{"net/ipv6/conf/default/addr_gen_mode", "1"},
-			// No tail loss probe: a TLP fires 10 ms after the last
-			// segment when an ACK is delayed, which would add FIN
-			// retransmissions under load and make captures flaky.
-			{"net/ipv4/tcp_early_retrans", "0"},
-		} {
-			if err := l.Sysctl(n, kv[0], kv[1]); err != nil {
-				return nil, err
-			}
+		if err := l.endpointSysctls(n); err != nil {
+			return nil, err
 		}
 	}
 	for _, kv := range [][2]string{
@@ -381,4 +369,25 @@ func endpointSetup(c, s string) [][]string {
 		{"-n", s, "neigh", "replace", ClientV4.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
 		{"-n", s, "neigh", "replace", ClientV6.String(), "lladdr", macString(ClientMAC), "dev", EndpointIf, "nud", "permanent"},
 	}
+}
+
+// endpointSysctls makes an endpoint namespace quiet and its TCP
+// deterministic before its interface exists: no router advertisements, no
+// DAD, no link-local autoconfiguration, and no tail loss probe (a TLP fires
+// 10 ms after the last segment when an ACK is delayed, which would add FIN
+// retransmissions under load and make captures flaky).
+func (l *Lab) endpointSysctls(n Node) error {
+	for _, kv := range [][2]string{
+		{"net/ipv6/conf/all/accept_ra", "0"},
+		{"net/ipv6/conf/default/accept_ra", "0"},
+		{"net/ipv6/conf/all/accept_dad", "0"},
+		{"net/ipv6/conf/default/accept_dad", "0"},
+		{"net/ipv6/conf/default/addr_gen_mode", "1"},
+		{"net/ipv4/tcp_early_retrans", "0"},
+	} {
+		if err := l.Sysctl(n, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -33,17 +33,8 @@ func NewPair() (l *Lab, err error) {
 			return nil, fmt.Errorf("opening namespace %s: %w", l.NSName(n), err)
 		}
 		l.fds[n] = fd
-		for _, kv := range [][2]string{
-			{"net/ipv6/conf/all/accept_ra", "0"},
-			{"net/ipv6/conf/default/accept_ra", "0"},
-			{"net/ipv6/conf/all/accept_dad", "0"},
-			{"net/ipv6/conf/default/accept_dad", "0"},
-			{"net/ipv6/conf/default/addr_gen_mode", "1"},
-			{"net/ipv4/tcp_early_retrans", "0"},
-		} {
-			if err := l.Sysctl(n, kv[0], kv[1]); err != nil {
-				return nil, err
-			}
+		if err := l.endpointSysctls(n); err != nil {
+			return nil, err
 		}
 	}
 	c, s := l.NSName(ClientNode), l.NSName(ServerNode)

@@ -72,16 +72,9 @@ func (l *Lab) StartRouter(delay time.Duration) (*Router, error) {
 	}
 	err = l.Do(RouterNode, func() error {
 		for i, ifn := range []string{RouterClientIf, RouterServerIf} {
-			h, err := afpacket.NewTPacket(
-				afpacket.OptInterface(ifn),
-				afpacket.OptTPacketVersion(afpacket.TPacketVersion2),
-				afpacket.OptPollTimeout(pollTimeout),
-				afpacket.OptFrameSize(1<<12),
-				afpacket.OptBlockSize(1<<16),
-				afpacket.OptNumBlocks(64),
-			)
+			h, err := openTPacket(ifn)
 			if err != nil {
-				return fmt.Errorf("opening AF_PACKET on %s: %w", ifn, err)
+				return err
 			}
 			r.handles[i] = h
 			if err := h.SetBPF(filter); err != nil {
