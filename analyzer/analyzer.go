@@ -42,7 +42,7 @@ type Stats struct {
 type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
-	tuples map[reassembly.Key]*tuple
+	tuples *table
 	queue  []qent // closed flows waiting for their TIME_WAIT to pass, oldest first
 	qhead  int
 	free   []*flow   // finished flows no tuple refers to, for reuse
@@ -93,7 +93,10 @@ type tuple struct {
 	key   reassembly.Key
 	cur   *flow
 	prev  *flow
-	count int // incarnations so far
+	count int    // incarnations so far
+	idx   uint32 // index in the table's chunks
+	refs  int32  // flows that refer to it (flow.t)
+	live  bool   // in the table
 }
 
 // New returns an Analyzer that passes each finished flow to emit. The Flow
@@ -105,7 +108,7 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 	if cfg.FrameName == nil {
 		cfg.FrameName = func(r FrameRef) string { return strconv.FormatInt(r.Frame, 10) }
 	}
-	return &Analyzer{cfg: cfg, emit: emit, tuples: make(map[reassembly.Key]*tuple)}
+	return &Analyzer{cfg: cfg, emit: emit, tuples: newTable()}
 }
 
 // Stats returns the counters so far.
@@ -121,10 +124,9 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 		a.expire()
 	}
 	k, _ := reassembly.KeyOf(s)
-	t := a.tuples[k]
+	t := a.tuples.get(&k)
 	if t == nil {
-		t = &tuple{key: k}
-		a.tuples[k] = t
+		t = a.tuples.add(&k)
 	}
 	src := reassembly.AddrPort{Addr: s.Src, Port: s.SrcPort}
 	bareSYN := s.Flags&(reassembly.FlagSYN|reassembly.FlagACK|reassembly.FlagRST) == reassembly.FlagSYN
@@ -181,6 +183,7 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 		f = new(flow)
 	}
 	f.a, f.t, f.id, f.inc = a, t, a.nextID, t.count
+	t.refs++
 	if n := len(a.freeD); n > 0 {
 		f.d = a.freeD[n-1]
 		a.freeD = a.freeD[:n-1]
@@ -314,9 +317,9 @@ func (a *Analyzer) finish(f *flow) {
 		a.emitNow(f)
 	}
 	t := f.t
-	live := a.tuples[t.key] == t
+	live := t.live
 	if live && (t.cur == f || t.cur.emitted) {
-		delete(a.tuples, t.key)
+		a.tuples.remove(t)
 		live = false
 		for _, g := range [2]*flow{t.prev, t.cur} {
 			if g != nil && g != f && g.emitted && g.t == t {
@@ -333,6 +336,7 @@ func (a *Analyzer) finish(f *flow) {
 // still point at it are stale from now on.
 func (a *Analyzer) release(f *flow) {
 	f.gen++
+	a.tuples.unref(f.t)
 	f.t = nil
 	if f.d != nil {
 		a.freeD = append(a.freeD, f.d)
@@ -346,11 +350,11 @@ func (a *Analyzer) release(f *flow) {
 // they started.
 func (a *Analyzer) Close() {
 	var rest []*flow
-	for _, t := range a.tuples {
+	a.tuples.each(func(t *tuple) {
 		if t.cur != nil && !t.cur.emitted {
 			rest = append(rest, t.cur)
 		}
-	}
+	})
 	for _, e := range a.queue[a.qhead:] {
 		if f := e.live(); f != nil {
 			rest = append(rest, f)
@@ -363,5 +367,5 @@ func (a *Analyzer) Close() {
 		a.finish(f)
 	}
 	a.queue, a.qhead = nil, 0
-	clear(a.tuples)
+	a.tuples.clear()
 }

@@ -27,11 +27,11 @@ func (a *Analyzer) Advance(now int64) {
 func (a *Analyzer) Expire(idle time.Duration) int {
 	cut := a.now - int64(idle)
 	var old []*flow
-	for _, t := range a.tuples {
+	a.tuples.each(func(t *tuple) {
 		if f := t.cur; f != nil && !f.emitted && !f.closed && f.lastAt <= cut {
 			old = append(old, f)
 		}
-	}
+	})
 	return a.finishEarly(old)
 }
 
@@ -45,11 +45,11 @@ func (a *Analyzer) Evict(max int) int {
 		return 0
 	}
 	var all []*flow
-	for _, t := range a.tuples {
+	a.tuples.each(func(t *tuple) {
 		if f := t.cur; f != nil && !f.emitted {
 			all = append(all, f)
 		}
-	}
+	})
 	for _, e := range a.queue[a.qhead:] {
 		if f := e.live(); f != nil {
 			all = append(all, f)

@@ -1,0 +1,194 @@
+package analyzer
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+
+	"teardown/reassembly"
+)
+
+// table maps 5-tuples to their tuple records. It replaces a Go map keyed by
+// the 36-byte reassembly.Key, whose generic hashing and key comparison cost
+// more per packet than the rest of the lookup: the slots are 8 bytes (a
+// 32-bit hash tag and a tuple index), probed linearly, so a lookup touches
+// one slot cache line and the tuple itself; deletion shifts the following
+// entries back, so there are no tombstones.
+//
+// The hash is seeded at random per table: a capture is untrusted input, and
+// a fixed hash would let a crafted one pile all its flows into one probe
+// chain.
+//
+// Tuples live in fixed-size chunks, so a *tuple stays valid for as long as
+// the tuple is in use, and freed tuples are reused.
+type table struct {
+	slots []slot
+	mask  uint32
+	n     int // tuples in the table
+	seed  [3]uint64
+
+	chunks [][]tuple
+	free   []uint32 // indexes of unused tuples
+}
+
+// slot is one table entry: idx is the tuple index plus one (0: empty) and
+// tag the low 32 bits of the key's hash, whose low bits are the home slot.
+type slot struct {
+	tag uint32
+	idx uint32
+}
+
+const (
+	chunkBits    = 12
+	chunkSize    = 1 << chunkBits
+	minTableSize = 1 << 10
+)
+
+func newTable() *table {
+	return &table{
+		slots: make([]slot, minTableSize),
+		mask:  minTableSize - 1,
+		seed:  [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
+	}
+}
+
+// hash mixes the key with the table's seed (the wyhash multiply-fold).
+func (t *table) hash(k *reassembly.Key) uint32 {
+	mum := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		return hi ^ lo
+	}
+	lo0 := binary.LittleEndian.Uint64(k.Lo.Addr[:8])
+	lo1 := binary.LittleEndian.Uint64(k.Lo.Addr[8:])
+	hi0 := binary.LittleEndian.Uint64(k.Hi.Addr[:8])
+	hi1 := binary.LittleEndian.Uint64(k.Hi.Addr[8:])
+	ports := uint64(k.Lo.Port)<<16 | uint64(k.Hi.Port)
+	a := mum(lo0^t.seed[0], lo1^0xa0761d6478bd642f)
+	b := mum(hi0^t.seed[1], hi1^0xe7037ed1a0b428db)
+	return uint32(mum(a^ports^t.seed[2], b^0x8ebc6af09c88c6e3))
+}
+
+// at returns the tuple with index i.
+func (t *table) at(i uint32) *tuple {
+	return &t.chunks[i>>chunkBits][i&(chunkSize-1)]
+}
+
+// get returns the tuple of k, or nil.
+func (t *table) get(k *reassembly.Key) *tuple {
+	h := t.hash(k)
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s.idx == 0 {
+			return nil
+		}
+		if s.tag == h {
+			if tp := t.at(s.idx - 1); tp.key == *k {
+				return tp
+			}
+		}
+	}
+}
+
+// add inserts a new, zeroed tuple for k, which must not be in the table.
+func (t *table) add(k *reassembly.Key) *tuple {
+	if (t.n+1)*2 > len(t.slots) {
+		t.grow()
+	}
+	var idx uint32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		idx = uint32(len(t.chunks)) << chunkBits
+		t.chunks = append(t.chunks, make([]tuple, chunkSize))
+		for i := chunkSize - 1; i > 0; i-- {
+			t.free = append(t.free, idx+uint32(i))
+		}
+	}
+	tp := t.at(idx)
+	*tp = tuple{key: *k, idx: idx, live: true}
+	t.insert(slot{tag: t.hash(k), idx: idx + 1})
+	t.n++
+	return tp
+}
+
+// insert puts s in the first free slot of its probe chain.
+func (t *table) insert(s slot) {
+	i := s.tag & t.mask
+	for t.slots[i].idx != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = s
+}
+
+// grow doubles the slots.
+func (t *table) grow() {
+	old := t.slots
+	t.slots = make([]slot, 2*len(old))
+	t.mask = uint32(len(t.slots) - 1)
+	for _, s := range old {
+		if s.idx != 0 {
+			t.insert(s)
+		}
+	}
+}
+
+// remove deletes tp from the table; it is reused once no flow refers to it
+// (see unref). tp must be in the table.
+func (t *table) remove(tp *tuple) {
+	want := tp.idx + 1
+	i := t.hash(&tp.key) & t.mask
+	for t.slots[i].idx != want {
+		i = (i + 1) & t.mask
+	}
+	// Backward-shift deletion: move later entries of the cluster into the
+	// hole when the hole lies on their probe path.
+	for j := (i + 1) & t.mask; t.slots[j].idx != 0; j = (j + 1) & t.mask {
+		home := t.slots[j].tag & t.mask
+		if (j-home)&t.mask >= (j-i)&t.mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = slot{}
+	t.n--
+	tp.live = false
+	if tp.refs == 0 {
+		t.release(tp)
+	}
+}
+
+// unref drops a flow's reference to tp, and frees tp when it was the last
+// one of a tuple no longer in the table.
+func (t *table) unref(tp *tuple) {
+	tp.refs--
+	if tp.refs == 0 && !tp.live {
+		t.release(tp)
+	}
+}
+
+// release makes tp available for reuse.
+func (t *table) release(tp *tuple) {
+	*tp = tuple{idx: tp.idx}
+	t.free = append(t.free, tp.idx)
+}
+
+// each calls fn for every tuple in the table.
+func (t *table) each(fn func(*tuple)) {
+	for _, s := range t.slots {
+		if s.idx != 0 {
+			fn(t.at(s.idx - 1))
+		}
+	}
+}
+
+// clear empties the table.
+func (t *table) clear() {
+	t.each(func(tp *tuple) { *tp = tuple{idx: tp.idx} })
+	clear(t.slots)
+	t.free = t.free[:0]
+	for i := len(t.chunks)*chunkSize - 1; i >= 0; i-- {
+		t.free = append(t.free, uint32(i))
+	}
+	t.n = 0
+}
