@@ -400,35 +400,17 @@ func cloneFlow(f *analyzer.Flow) *analyzer.Flow {
 	return &c
 }
 
-// BenchmarkNDJSON writes the flows of testdata/pcaps/busy.server.pcap in
-// ndjson through a Writer (summary and findings bookkeeping included),
-// and, for comparison, through the old reflection-based encoding.
+// BenchmarkNDJSON writes the flows of benchCapture in ndjson through a
+// Writer (summary and findings bookkeeping included), and, for
+// comparison, through the old reflection-based encoding.
 func BenchmarkNDJSON(b *testing.B) {
-	path := filepath.Join("..", "testdata", "pcaps", "busy.server.pcap")
-	var flows []*analyzer.Flow
-	analyzeFile(b, path, func(f *analyzer.Flow) { flows = append(flows, cloneFlow(f)) })
-	opts := Options{Inputs: []string{filepath.Base(path)}}
-	run := func(b *testing.B, write func(w *Writer, f *analyzer.Flow)) {
-		b.ReportAllocs()
-		n := 0
-		for b.Loop() {
-			w := NewWriter(io.Discard, NDJSON, opts)
-			for _, f := range flows {
-				write(w, f)
-			}
-			n += len(flows)
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "flows/s")
-	}
+	flows := benchFlows(b)
+	opts := Options{Inputs: []string{filepath.Base(benchCapture)}}
 	b.Run("append", func(b *testing.B) {
-		run(b, func(w *Writer, f *analyzer.Flow) {
-			if err := w.WriteFlow(f); err != nil {
-				b.Fatal(err)
-			}
-		})
+		benchRender(b, flows, NDJSON, opts, writeFlow(b))
 	})
 	b.Run("reflect", func(b *testing.B) {
-		run(b, func(w *Writer, f *analyzer.Flow) {
+		benchRender(b, flows, NDJSON, opts, func(w *Writer, f *analyzer.Flow) {
 			w.sum.add(f)
 			w.find.add(f)
 			w.sum.selected++
