@@ -197,9 +197,7 @@ func (w *Writer) renderHTMLFlow(f *analyzer.Flow) []byte {
 	h.Filters = []string{stream, tuple}
 	if len(f.Events) > 0 {
 		h.Diagram = w.diagram(f)
-		var l bytes.Buffer
-		w.renderLadder(&l, f)
-		h.Ladder = l.String()
+		h.Ladder = string(w.appendLadder(nil, f))
 	}
 	var b bytes.Buffer
 	if err := htmlTemplate.ExecuteTemplate(&b, "flow", h); err != nil && w.err == nil {

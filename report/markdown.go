@@ -184,9 +184,7 @@ func (w *Writer) renderMarkdownFlow(f *analyzer.Flow) []byte {
 	row("Wireshark filter", codeSpan(stream)+" or "+codeSpan(tuple))
 	b.WriteByte('\n')
 	if len(f.Events) > 0 {
-		var l bytes.Buffer
-		w.renderLadder(&l, f)
-		ladder := l.String()
+		ladder := string(w.appendLadder(nil, f))
 		fc := fence(ladder)
 		fmt.Fprintf(&b, "%s\n%s%s\n\n", fc, ladder, fc)
 	}

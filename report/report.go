@@ -162,9 +162,17 @@ type Writer struct {
 	jsonNames   [][]byte // Options.Inputs as JSON strings, made when first needed
 
 	// text
-	held      []heldBlock
-	heldBytes int
+	text      textScratch
+	textBuf   []byte     // the flow being written when streaming, reused
+	held      []heldText // flow blocks held back, in heldText
+	heldText  []byte
 	streaming bool
+}
+
+// heldText locates a held text flow block in Writer.heldText.
+type heldText struct {
+	id         int
+	start, end int
 }
 
 type heldBlock struct {

@@ -2,7 +2,6 @@ package report
 
 import (
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -17,43 +16,58 @@ import (
 // valid UTF-8 with Go-style escapes: ESC becomes \x1b, U+202E becomes
 // \u202e. Everything else, backslashes included, is kept as is.
 func Sanitize(s string) string {
+	i := safePrefix(s)
+	if i == len(s) {
+		return s
+	}
+	return string(appendSanitizedFrom(make([]byte, 0, len(s)+16), s, i))
+}
+
+// appendSanitized appends Sanitize(s) to b.
+func appendSanitized(b []byte, s string) []byte {
+	return appendSanitizedFrom(b, s, safePrefix(s))
+}
+
+// safePrefix returns the length of the printable ASCII prefix of s.
+func safePrefix(s string) int {
 	i := 0
 	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
 		i++
 	}
-	if i == len(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	b.WriteString(s[:i])
+	return i
+}
+
+// appendSanitizedFrom appends Sanitize(s) to b, given that s[:i] is
+// printable ASCII.
+func appendSanitizedFrom(b []byte, s string, i int) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, s[:i]...)
 	for i < len(s) {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			start := i
+			for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+				i++
+			}
+			b = append(b, s[start:i]...)
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1:
-			writeHexByte(&b, s[i])
-		case r < 0x80 && (r < 0x20 || r == 0x7f):
-			writeHexByte(&b, byte(r))
+		case r == utf8.RuneError && size == 1, r < 0x80:
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
 		case unsafeRune(r):
-			b.WriteString(`\u`)
-			h := strconv.FormatInt(int64(r), 16)
-			for n := len(h); n < 4; n++ {
-				b.WriteByte('0')
+			b = append(b, '\\', 'u')
+			for n := 0x1000; n > 1 && rune(n) > r; n >>= 4 {
+				b = append(b, '0')
 			}
-			b.WriteString(h)
+			b = strconv.AppendInt(b, int64(r), 16)
 		default:
-			b.WriteString(s[i : i+size])
+			b = append(b, s[i:i+size]...)
 		}
 		i += size
 	}
-	return b.String()
-}
-
-func writeHexByte(b *strings.Builder, c byte) {
-	const hex = "0123456789abcdef"
-	b.WriteString(`\x`)
-	b.WriteByte(hex[c>>4])
-	b.WriteByte(hex[c&0xf])
+	return b
 }
 
 // unsafeRune reports whether r, a valid non-ASCII rune, must not reach a

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"teardown/analyzer"
 	"teardown/capture"
@@ -78,15 +77,6 @@ func (w *Writer) citeText(r analyzer.FrameRef) string {
 	return Sanitize(w.cite(r))
 }
 
-// citeRange cites the frames from first to last: "14–23",
-// "b.pcap:14–23", "a.pcap:90–b.pcap:3".
-func (w *Writer) citeRange(first, last analyzer.FrameRef) string {
-	if first.File == last.File && first.Frame > 0 && last.Frame > 0 {
-		return w.citeText(first) + dash(w.opts.ASCII) + strconv.FormatInt(last.Frame, 10)
-	}
-	return w.citeText(first) + dash(w.opts.ASCII) + w.citeText(last)
-}
-
 func (w *Writer) arrow(from analyzer.Side) string {
 	switch {
 	case w.opts.ASCII && from == analyzer.Client:
@@ -108,29 +98,31 @@ func (w *Writer) ellipsis() string {
 }
 
 func (w *Writer) writeTextFlow(f *analyzer.Flow) {
-	block := w.renderFlow(f)
 	if w.streaming {
-		w.write(block)
+		w.textBuf = w.appendFlowText(w.textBuf[:0], f)
+		w.write(w.textBuf)
 		return
 	}
-	w.held = append(w.held, heldBlock{id: f.ID, text: block})
-	w.heldBytes += len(block)
-	if w.heldBytes > w.opts.TextBuffer {
+	start := len(w.heldText)
+	w.heldText = w.appendFlowText(w.heldText, f)
+	w.held = append(w.held, heldText{id: f.ID, start: start, end: len(w.heldText)})
+	if len(w.heldText) > w.opts.TextBuffer {
 		// Too much to hold: print what we have and stream the rest; the
 		// summary comes last.
 		w.streaming = true
-		w.write(fmt.Appendf(nil, "(Many flows to show: each is printed as its verdict becomes final, and the summary comes last.)\n\n"))
+		w.write([]byte("(Many flows to show: each is printed as its verdict becomes final, and the summary comes last.)\n\n"))
 		w.flushHeld()
 	}
 }
 
+// flushHeld writes the held flow blocks in id order and forgets them.
 func (w *Writer) flushHeld() {
-	slices.SortStableFunc(w.held, func(a, b heldBlock) int { return cmp.Compare(a.id, b.id) })
+	slices.SortStableFunc(w.held, func(a, b heldText) int { return cmp.Compare(a.id, b.id) })
 	for _, h := range w.held {
-		w.write(h.text)
+		w.write(w.heldText[h.start:h.end])
 	}
 	w.held = nil
-	w.heldBytes = 0
+	w.heldText = nil
 }
 
 func (w *Writer) closeText(inputs []capture.Input, _ analyzer.Stats) {
@@ -282,194 +274,6 @@ func (w *Writer) renderTimeWait(b *bytes.Buffer) {
 			}
 			fmt.Fprintf(b, "    %s  %s of flow %d  until %s\n", e.host, e.side, e.flow, fmtTime(e.until))
 		}
-	}
-}
-
-// renderFlow renders one flow's block: the header and the ladder.
-func (w *Writer) renderFlow(f *analyzer.Flow) []byte {
-	var b bytes.Buffer
-	arrow := " → "
-	if w.opts.ASCII {
-		arrow = " -> "
-	}
-	fmt.Fprintf(&b, "%s  %s  %s%s%s", w.paint(sgrBold, fmt.Sprintf("flow %d", f.ID)),
-		w.paint(sgrBold+classColor(f.Class), f.Class.String()), f.Client, arrow, f.Server)
-	if f.DirGuessed {
-		b.WriteString("  (no handshake: client and server guessed from the ports)")
-	}
-	b.WriteByte('\n')
-	fmt.Fprintf(&b, "  stream %d, incarnation %d, frames %s, %d packets (client %d, server %d), %d+%d payload bytes\n",
-		f.Stream, f.Incarnation, w.citeRange(f.First, f.Last),
-		f.Packets[0]+f.Packets[1], f.Packets[0], f.Packets[1], f.Bytes[0], f.Bytes[1])
-	fmt.Fprintf(&b, "  from %s for %s s\n", fmtTime(f.FirstAt), fmtSeconds(f.LastAt-f.FirstAt))
-	fmt.Fprintf(&b, "  community id %s\n", flowCommunityID(f))
-
-	field := func(label, value string) {
-		if value != "" {
-			fmt.Fprintf(&b, "  %-15s%s\n", label, value)
-		}
-	}
-	if fl := f.Flags.Strings(); len(fl) > 0 {
-		field("flags", strings.Join(fl, ", "))
-	}
-	field("active closer", f.ActiveCloser.String())
-	v := f.Vantage.String()
-	if f.VantageWhy != "" {
-		v += " (" + Sanitize(f.VantageWhy) + ")"
-	}
-	field("vantage", v)
-	field("verdict", Sanitize(f.Verdict))
-	if r := f.Reset; r != nil {
-		s := fmt.Sprintf("by %s at frame %s", r.By&1, w.citeText(r.Frame))
-		if r.Cause != "" {
-			s += "; likely cause: " + Sanitize(r.Cause)
-		}
-		if r.Evidence != "" {
-			s += "; evidence: " + Sanitize(r.Evidence)
-		}
-		field("reset", s)
-	}
-	if d := f.LateDuplicate; d != nil {
-		s := fmt.Sprintf("frame %s belongs to incarnation %d", w.citeText(d.Frame), d.FromIncarnation)
-		if d.Answer != "" {
-			s += "; answered: " + Sanitize(d.Answer)
-			if d.AnswerFrame != nil {
-				s += " (frame " + w.citeText(*d.AnswerFrame) + ")"
-			}
-		}
-		field("late duplicate", s)
-	}
-	for side := analyzer.Client; side <= analyzer.Server; side++ {
-		if u := f.TimeWaitUntil[side]; u != 0 {
-			field("TIME_WAIT", fmt.Sprintf("%s %s until %s", side, endpoint(f, side), fmtTime(u)))
-		}
-	}
-	if f.StuckFor > 0 {
-		side := f.StuckSide & 1
-		field("stuck", fmt.Sprintf("%s %s in %s for %s s (peer in %s)", side, endpoint(f, side),
-			f.FinalState[side], fmtSeconds(f.StuckFor), f.FinalState[side.Other()]))
-	}
-	if len(f.Decisive) > 0 {
-		keys := slices.Sorted(maps.Keys(f.Decisive))
-		slices.SortStableFunc(keys, func(a, b string) int {
-			ra, rb := f.Decisive[a], f.Decisive[b]
-			return cmp.Or(cmp.Compare(ra.File, rb.File), cmp.Compare(ra.Frame, rb.Frame))
-		})
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = Sanitize(k) + " " + w.citeText(f.Decisive[k])
-		}
-		field("decisive", strings.Join(parts, ", "))
-	}
-	if len(f.Events) > 0 {
-		b.WriteByte('\n')
-		w.renderLadder(&b, f)
-	}
-	b.WriteByte('\n')
-	return b.Bytes()
-}
-
-// renderLadder renders the timeline as aligned columns: frame, time since
-// the flow's first frame, direction, flags, relative seq and ack, payload
-// length, window, (TCP timestamps for the classes whose evidence they
-// are), both endpoints' states after the segment and the notes. With
-// colour, RST segments are red, segments of or answering an old
-// incarnation magenta, retransmissions and duplicates yellow.
-func (w *Writer) renderLadder(b *bytes.Buffer, f *analyzer.Flow) {
-	showTS := false
-	if tsClass(f.Class) {
-		for _, e := range f.Events {
-			if e.TSval != 0 || e.TSecr != 0 {
-				showTS = true
-				break
-			}
-		}
-	}
-	header := []string{"frame", "time", "dir", "flags", "seq", "ack", "len", "win"}
-	right := []bool{true, true, false, false, true, true, true, true}
-	if showTS {
-		header = append(header, "tsval", "tsecr")
-		right = append(right, true, true)
-	}
-	header = append(header, "client", "server", "notes")
-	right = append(right, false, false, false)
-
-	rows := make([][]string, 0, len(f.Events))
-	for _, e := range f.Events {
-		ack := ""
-		if e.Flags.Has(reassembly.FlagACK) {
-			ack = strconv.FormatUint(uint64(e.Ack), 10)
-		}
-		row := []string{
-			w.citeText(e.FrameRef),
-			fmtSeconds(e.Rel),
-			w.arrow(e.From),
-			e.Flags.String(),
-			strconv.FormatUint(uint64(e.Seq), 10),
-			ack,
-			strconv.FormatUint(uint64(e.Len), 10),
-			strconv.FormatUint(uint64(e.Win), 10),
-		}
-		if showTS {
-			if e.TSval != 0 || e.TSecr != 0 {
-				row = append(row, strconv.FormatUint(uint64(e.TSval), 10), strconv.FormatUint(uint64(e.TSecr), 10))
-			} else {
-				row = append(row, "", "")
-			}
-		}
-		notes := make([]string, len(e.Notes))
-		for i, n := range e.Notes {
-			notes[i] = Sanitize(n)
-		}
-		row = append(row, e.Client.String(), e.Server.String(), strings.Join(notes, ", "))
-		rows = append(rows, row)
-	}
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = utf8.RuneCountInString(h)
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
-	line := func(cells []string) string {
-		var l strings.Builder
-		l.WriteString("  ")
-		for i, c := range cells {
-			if i > 0 {
-				l.WriteString("  ")
-			}
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
-			if right[i] {
-				l.WriteString(pad + c)
-			} else if i < len(cells)-1 {
-				l.WriteString(c + pad)
-			} else {
-				l.WriteString(c)
-			}
-		}
-		return strings.TrimRight(l.String(), " ")
-	}
-	b.WriteString(w.paint(sgrDim, line(header)))
-	b.WriteByte('\n')
-	indent := strings.Repeat(" ", 2+widths[0]+2)
-	for i, e := range f.Events {
-		if e.Elided > 0 {
-			fmt.Fprintf(b, "%s%s\n", indent, w.paint(sgrDim, fmt.Sprintf("%s %s elided %s",
-				w.ellipsis(), plural(int64(e.Elided), "segment"), w.ellipsis())))
-		}
-		sgr := ""
-		switch {
-		case e.Flags.Has(reassembly.FlagRST):
-			sgr = sgrRed
-		case hasNote(e.Notes, "old incarnation"), hasNote(e.Notes, "old segment"):
-			sgr = sgrMagenta
-		case hasNote(e.Notes, "retransmi"), hasNote(e.Notes, "duplicate"):
-			sgr = sgrYellow
-		}
-		b.WriteString(w.paint(sgr, line(rows[i])))
-		b.WriteByte('\n')
 	}
 }
 
