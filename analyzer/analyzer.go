@@ -22,7 +22,8 @@ type Config struct {
 	// Detail, when set, is asked for each finished flow whether its
 	// verdict sentence, decisive frames and timeline are wanted; when it
 	// says no they are left empty, which saves most of the cost of a flow
-	// nobody will print. Every other field is always filled in.
+	// nobody will print. Every other field is always filled in. The Flow
+	// it is given is valid only during the call.
 	Detail func(*Flow) bool
 }
 
@@ -52,6 +53,7 @@ type Analyzer struct {
 	settleQ []qent
 	shead   int
 	now     int64 // latest capture time seen
+	scratch Flow  // a verdict being computed; see settle
 	nextID  int
 	stats   Stats
 }
@@ -298,7 +300,11 @@ func (a *Analyzer) emitNow(f *flow) {
 	f.emitted = true
 	a.stats.OpenFlows--
 	res := f.res
-	if res == nil {
+	switch {
+	case res != nil:
+	case f.hasSum:
+		res = f.rebuild()
+	default:
 		res = f.result()
 	}
 	f.res = nil

@@ -173,18 +173,23 @@ func (f *flow) lossEvidence(side Side) string {
 
 // result builds the public Flow with its verdict.
 func (f *flow) result() *Flow {
-	a := f.a
-	class, closer := f.classify()
-	out := &Flow{
+	out := new(Flow)
+	f.resultInto(out)
+	return out
+}
+
+// core fills in the parts of out that the flow's core alone gives, which
+// stay true after the flow has settled: identity, frames, counters, final
+// states and TIME_WAIT.
+func (f *flow) core(out *Flow) {
+	*out = Flow{
 		ID:            f.id,
 		Stream:        f.id - 1,
 		Incarnation:   f.inc,
 		Client:        f.client,
 		Server:        f.server,
 		DirGuessed:    f.dirGuessed,
-		Class:         class,
 		Flags:         f.flags,
-		ActiveCloser:  closer,
 		First:         f.first,
 		Last:          f.last,
 		FirstAt:       f.firstAt,
@@ -196,9 +201,16 @@ func (f *flow) result() *Flow {
 		out.Packets[s] = f.h[s].Packets
 		out.Bytes[s] = f.h[s].Bytes()
 		if f.st[s] == StateTimeWait && f.twStart[s] != 0 {
-			out.TimeWaitUntil[s] = f.twStart[s] + int64(a.cfg.TimeWait)
+			out.TimeWaitUntil[s] = f.twStart[s] + int64(f.a.cfg.TimeWait)
 		}
 	}
+}
+
+// resultInto computes the flow's verdict into out.
+func (f *flow) resultInto(out *Flow) {
+	class, closer := f.classify()
+	f.core(out)
+	out.Class, out.ActiveCloser = class, closer
 	var vwhy vantageReason
 	out.Vantage, vwhy = f.vantage()
 	if act := f.firstClose; f.closing && f.d.fin[act].ok && f.d.fin[act.Other()].ok && !f.d.unseenFIN[act.Other()] &&
@@ -211,7 +223,7 @@ func (f *flow) result() *Flow {
 		for s := Client; s <= Server; s++ {
 			if f.d.fin[s].ok && f.d.fin[s.Other()].ok == false {
 				out.StuckSide = s.Other()
-				out.StuckFor = a.now - f.d.fin[s].at
+				out.StuckFor = f.a.now - f.d.fin[s].at
 			}
 		}
 	}
@@ -226,8 +238,8 @@ func (f *flow) result() *Flow {
 		}
 		out.LateDuplicate = ld
 	}
-	if a.cfg.Detail != nil && !a.cfg.Detail(out) {
-		return out
+	if a := f.a; a.cfg.Detail != nil && !a.cfg.Detail(out) {
+		return
 	}
 	out.VantageWhy = f.vantageWhy(out.Vantage, vwhy)
 	if out.Reset != nil {
@@ -277,7 +289,6 @@ func (f *flow) result() *Flow {
 	out.Events = f.events()
 	f.markLoss(out)
 	f.markCrossing(out)
-	return out
 }
 
 func (f *flow) answerText() string {

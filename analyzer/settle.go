@@ -18,17 +18,50 @@ import (
 // stays in the tuple until the TIME_WAIT length has passed, to number a
 // later incarnation of the tuple.
 func (f *flow) settle() {
-	f.res = f.result()
-	f.a.freeD = append(f.a.freeD, f.d)
+	a := f.a
+	out := &a.scratch
+	f.resultInto(out)
+	a.freeD = append(a.freeD, f.d)
 	f.d = nil
-	if f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait {
-		f.a.emitNow(f)
+	switch {
+	case f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait:
+		f.res = new(Flow)
+		*f.res = *out
+		a.emitNow(f)
+	case out.Verdict == "" && out.Events == nil && out.Decisive == nil && out.VantageWhy == "" &&
+		out.Reset == nil && out.LateDuplicate == nil && out.StuckFor == 0:
+		// Nothing beyond the core and the summary: keep only those until
+		// the TIME_WAIT has passed, and rebuild the Flow then.
+		f.sum = summary{class: out.Class, closer: out.ActiveCloser, vantage: out.Vantage, flags: out.Flags}
+		f.hasSum = true
+	default:
+		f.res = new(Flow)
+		*f.res = *out
 	}
+	*out = Flow{}
+}
+
+// summary is the verdict of a settled flow whose Flow holds nothing that
+// the core cannot give again: a flow nobody will print in full.
+type summary struct {
+	class   Class
+	closer  Closer
+	vantage Vantage
+	flags   Flags
+}
+
+// rebuild makes the Flow of a settled flow from its core and summary.
+func (f *flow) rebuild() *Flow {
+	out := new(Flow)
+	f.core(out)
+	out.Class, out.ActiveCloser, out.Vantage, out.Flags = f.sum.class, f.sum.closer, f.sum.vantage, f.sum.flags
+	return out
 }
 
 // setFlag sets a flag, also on the verdict of a settled flow.
 func (f *flow) setFlag(fl Flag) {
 	f.flags.Set(fl)
+	f.sum.flags.Set(fl)
 	if f.res != nil {
 		f.res.Flags.Set(fl)
 	}
@@ -43,27 +76,23 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	to := from.Other()
 	if f.isCopy(s, from) {
 		f.copies++
-		f.res.CaptureCopies++
+		f.sync()
 		return
 	}
 	hs, hr := &f.h[from], &f.h[to]
 	quiet := s.At - f.lastAt
 	f.touch(s)
 	kind := hs.Sent(s, hr.Win, hr.Started)
-	r := f.res
-	r.Last, r.LastAt = f.last, f.lastAt
-	r.Packets[from]++
+	defer f.sync()
 	fn := f.a.cfg.FrameName
 	ref := FrameRef{File: s.File, Frame: s.Frame}
 	switch {
 	case s.Flags&reassembly.FlagRST != 0:
 		if f.st[to] == StateTimeWait {
 			f.setFlag(FlagRSTInTimeWait)
-			r.TimeWaitUntil[to] = 0
 			f.amend("an RST from the %s (frame %s) ended the %s's TIME_WAIT early", from, fn(ref), to)
 		}
 		f.st[from], f.st[to] = StateClosed, StateClosed
-		r.FinalState = f.st
 	case kind&reassembly.KindFINRetransmit != 0:
 		f.setFlag(FlagFINRetransmit)
 		f.amend("the %s sent its FIN again (frame %s) after %s of silence", from, fn(ref), dur(quiet))
@@ -71,13 +100,25 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 		// RFC 9293 §3.10.7.4: the re-ACK of a retransmitted FIN restarts
 		// the 2 MSL timer.
 		f.twStart[from] = s.At
-		r.TimeWaitUntil[from] = s.At + int64(f.a.cfg.TimeWait)
 	}
+}
+
+// sync brings the kept Flow of a settled flow up to date with its core
+// (a Flow rebuilt at emission is anyway).
+func (f *flow) sync() {
+	r := f.res
+	if r == nil {
+		return
+	}
+	var c Flow
+	f.core(&c)
+	r.Last, r.LastAt, r.Packets, r.Bytes = c.Last, c.LastAt, c.Packets, c.Bytes
+	r.FinalState, r.TimeWaitUntil, r.CaptureCopies = c.FinalState, c.TimeWaitUntil, c.CaptureCopies
 }
 
 // amend adds a clause to a settled flow's verdict (when it has one).
 func (f *flow) amend(format string, args ...any) {
-	if f.res.Verdict == "" {
+	if f.res == nil || f.res.Verdict == "" {
 		return
 	}
 	f.res.Verdict = strings.TrimSuffix(f.res.Verdict, ".") + "; " + fmt.Sprintf(format, args...) + "."

@@ -141,8 +141,10 @@ type flow struct {
 	// quiet for settleWindow is settled: its verdict is computed into res
 	// and d is recycled, so that the flows waiting out TIME_WAIT stay
 	// small; later segments only amend res (see addSettled).
-	d   *detail
-	res *Flow
+	d      *detail
+	res    *Flow
+	sum    summary // the verdict when res is not kept (hasSum)
+	hasSum bool
 
 	queued, emitted, atEnd bool
 	settleQueued           bool
@@ -204,15 +206,20 @@ const evInline = 10
 // fingerprint identifies a captured segment closely enough to tell a
 // second capture of the same packet from a retransmission, which Linux
 // sends with a new IP ID and, after at least 1 ms, a new TSval: a hash of
-// the header fields and the capture time.
+// the header fields (never 0, so that 0 is an empty entry) and the capture
+// time in units of 1.024 µs (wrapping after 73 minutes, far beyond the
+// window).
 type fingerprint struct {
-	at int64
-	h  uint64
+	h  uint32
+	at uint32
 }
 
 // copyWindow is how close in time two identical segments must be to count
-// as two captures of one packet.
-const copyWindow = int64(1e6) // 1 ms
+// as two captures of one packet: 1 ms, in fingerprint time units.
+const copyWindow = int32(1e6 >> fpShift)
+
+// fpShift converts nanoseconds to fingerprint time units.
+const fpShift = 10
 
 // copyRing is how many recent segments of a side a copy is looked for
 // among: with tcpdump -i any on a bridge the copies of back-to-back
@@ -226,13 +233,15 @@ func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.TSval)<<32 | uint64(s.Len))
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.IPID)<<32 | uint64(s.Win)<<8 | uint64(s.Flags))
 	h = h*0x9e3779b97f4a7c15 ^ uint64(s.TSecr)
+	h32 := uint32(h>>32) | 1
+	at := uint32(s.At >> fpShift)
 	for _, fp := range f.lastFP[side] {
-		if fp.h == h && fp.at != 0 && s.At-fp.at <= copyWindow {
+		if fp.h == h32 && int32(at-fp.at) <= copyWindow {
 			return true
 		}
 	}
 	i := f.nextFP[side] % copyRing
-	f.lastFP[side][i] = fingerprint{at: s.At, h: h}
+	f.lastFP[side][i] = fingerprint{h: h32, at: at}
 	f.nextFP[side] = i + 1
 	return false
 }

@@ -5,27 +5,25 @@ package reassembly
 // direction from which nothing has been seen yet. It is not safe for
 // concurrent use.
 type Half struct {
-	Started bool // a segment has been seen from this side
-	HasISN  bool // its SYN has been seen
-	ISN     Seq  // initial sequence number (valid with HasISN)
-	Base    Seq  // origin of relative sequence numbers: ISN, else the first seq seen minus one
+	ISN  Seq // initial sequence number (valid with HasISN)
+	Base Seq // origin of relative sequence numbers: ISN, else the first seq seen minus one
+	Nxt  Seq // sequence number just past the highest segment seen (SYN and FIN count)
+	FIN  Seq // sequence number the FIN occupies (valid with HasFIN)
+	Ack  Seq // highest acknowledgment this side has sent, of the peer's data (valid with HasAck)
 
-	Nxt Seq // sequence number just past the highest segment seen (SYN and FIN count)
-
-	HasFIN   bool // a FIN has been seen
-	FIN      Seq  // sequence number the FIN occupies
-	FINCount int  // FIN transmissions seen (retransmissions included)
-
-	HasAck bool // this side has sent an ACK
-	Ack    Seq  // highest acknowledgment this side has sent (of the peer's data)
-
-	WScale int8   // window scale this side announced in its SYN; -1 if unknown
-	Win    uint32 // last window advertised, scaled when the scale is known
-
-	HasTS bool   // TCP timestamps seen from this side
-	TSval uint32 // highest TSval seen from this side
+	Win   uint32 // last window advertised, scaled when the scale is known
+	TSval uint32 // highest TSval seen from this side (valid with HasTS)
 
 	Packets int64 // segments seen
+
+	FINCount int32 // FIN transmissions seen (retransmissions included)
+	WScale   int8  // window scale this side announced in its SYN; -1 if unknown
+
+	Started bool // a segment has been seen from this side
+	HasISN  bool // its SYN has been seen
+	HasFIN  bool // a FIN has been seen
+	HasAck  bool // this side has sent an ACK
+	HasTS   bool // TCP timestamps seen from this side
 }
 
 // Kind is what a segment is, relative to what its sender sent before.
