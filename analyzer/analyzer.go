@@ -48,10 +48,10 @@ type Analyzer struct {
 	qhead  int
 	free   []*flow   // finished flows no tuple refers to, for reuse
 	freeD  []*detail // details of settled or finished flows, for reuse
-	// settleQ holds closed flows until they have been quiet for
-	// settleWindow, oldest first.
-	settleQ []qent
-	shead   int
+	// settleQ holds closed flows until they have been quiet for their
+	// settle window, oldest first: [0] those with the short window, [1]
+	// the rest (see settleAfter).
+	settleQ [2]fifo
 	now     int64 // latest capture time seen
 	scratch Flow  // a verdict being computed; see settle
 	nextID  int
@@ -165,7 +165,7 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 		a.enqueue(f)
 		if !f.settleQueued {
 			f.settleQueued = true
-			a.settleQ = append(a.settleQ, qent{f, f.gen, f.lastAt + settleWindow})
+			a.settleQueue(f)
 		}
 	}
 }
@@ -244,35 +244,94 @@ func guessServer(a, b uint16) int {
 
 // settleWindow is how long a closed flow keeps its evidence and timeline
 // in full before it is settled: long enough for the retransmissions of a
-// FIN whose ACK was lost (RTO from 200 ms, doubling) to arrive while the
-// class can still change.
+// FIN whose ACK was lost to arrive while the class can still change. Only
+// the first retransmission must come within it (each segment restarts the
+// wait); Linux sends it after the retransmission timeout, at least 200 ms
+// and about RTT + 4 × RTT variance.
 const settleWindow = int64(5e9)
 
-// expire settles the closed flows that have been quiet for settleWindow and
-// emits those whose TIME_WAIT has passed.
-func (a *Analyzer) expire() {
-	for a.shead < len(a.settleQ) {
-		e := a.settleQ[a.shead]
-		f := e.live()
-		if f != nil && f.d != nil && e.at > a.now {
-			break // the oldest is not due yet
-		}
-		a.settleQ[a.shead] = qent{}
-		a.shead++
-		switch {
-		case f == nil || f.d == nil:
-		case f.lastAt+settleWindow > a.now:
-			// Active again since it was queued: wait anew.
-			a.settleQ = append(a.settleQ, qent{f, f.gen, f.lastAt + settleWindow})
-		default:
-			f.settle()
+// settleShort is the settle window of a flow whose handshake measured a
+// round trip of at most shortRTT, where the timeout is far below it.
+const (
+	settleShort = int64(1.5e9)
+	shortRTT    = int64(100e6)
+)
+
+// settleAfter says which settle queue f belongs in and how long its window
+// is: the short one when its handshake showed a short round trip, else
+// the full one. A FIN sent again after the window amends the verdict
+// (see addSettled) instead of changing the class.
+func (f *flow) settleAfter() (int, int64) {
+	d := f.d
+	if d.syn.ok && d.hsAck.ok {
+		if rtt := d.hsAck.at - d.syn.at; rtt >= 0 && rtt <= shortRTT {
+			return 0, settleShort
 		}
 	}
-	if a.shead > 1024 && a.shead*2 > len(a.settleQ) {
-		n := copy(a.settleQ, a.settleQ[a.shead:])
-		clear(a.settleQ[n:])
-		a.settleQ = a.settleQ[:n]
-		a.shead = 0
+	return 1, settleWindow
+}
+
+// settleQueue queues f to settle once it has been quiet for its window.
+func (a *Analyzer) settleQueue(f *flow) {
+	i, w := f.settleAfter()
+	a.settleQ[i].push(qent{f: f, gen: f.gen, at: f.lastAt + w})
+}
+
+// fifo is a queue of flows in the order they are due.
+type fifo struct {
+	q    []qent
+	head int
+}
+
+func (q *fifo) push(e qent) { q.q = append(q.q, e) }
+
+// peek returns the oldest entry; ok is false when the queue is empty.
+func (q *fifo) peek() (e qent, ok bool) {
+	if q.head < len(q.q) {
+		return q.q[q.head], true
+	}
+	return qent{}, false
+}
+
+// pop drops the oldest entry, and compacts the slice when half of it is
+// spent.
+func (q *fifo) pop() {
+	q.q[q.head] = qent{}
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.q) {
+		n := copy(q.q, q.q[q.head:])
+		clear(q.q[n:])
+		q.q = q.q[:n]
+		q.head = 0
+	}
+}
+
+// expire settles the closed flows that have been quiet for their settle
+// window and emits those whose TIME_WAIT has passed.
+func (a *Analyzer) expire() {
+	for i := range a.settleQ {
+		q := &a.settleQ[i]
+		for {
+			e, ok := q.peek()
+			if !ok {
+				break
+			}
+			f := e.live()
+			if f != nil && f.d != nil && e.at > a.now {
+				break // the oldest is not due yet
+			}
+			q.pop()
+			if f == nil || f.d == nil {
+				continue
+			}
+			switch _, w := f.settleAfter(); {
+			case f.lastAt+w > a.now:
+				// Active again since it was queued: wait anew.
+				a.settleQueue(f)
+			default:
+				f.settle()
+			}
+		}
 	}
 	tw := int64(a.cfg.TimeWait)
 	for a.qhead < len(a.queue) {

@@ -127,3 +127,39 @@ func TestRSTIntoTimeWait(t *testing.T) {
 		t.Errorf("verdict %q, client TIME_WAIT until %d", f.Verdict, f.TimeWaitUntil[Client])
 	}
 }
+
+// The settle window follows the handshake's round trip: a FIN sent again
+// 2.5 s after the close still makes a lost-ack verdict on a 300 ms path,
+// but only amends the verdict of a LAN flow, whose first retransmission
+// would have come within 1.5 s.
+func TestSettleWindowFollowsRTT(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rttMS int
+		class Class
+	}{
+		{"lan", 1, ClassFourWay},
+		{"slow path", 300, ClassLostACK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := []step{
+				{dir: "C>S", flags: "S", seq: 0},
+				{dir: "S>C", flags: "S.", seq: 0, ack: 1, gapMS: tc.rttMS},
+				{dir: "C>S", flags: ".", seq: 1, ack: 1, gapMS: tc.rttMS},
+				{dir: "C>S", flags: "F.", seq: 1, ack: 1},
+				{dir: "S>C", flags: "F.", seq: 1, ack: 2},
+				{dir: "C>S", flags: ".", seq: 2, ack: 2},
+				{dir: "S>C", flags: "F.", seq: 1, ack: 2, gapMS: 2500},
+			}
+			ss := segs(40000, 1e18, steps[:6])
+			// An unrelated flow moves the clock 2 s past the close.
+			last := ss[len(ss)-1].At
+			ss = append(ss, segs(40001, last+2e9-1e6, handshake[:1])...)
+			ss = append(ss, segs(40000, last+2500e6-1e6, steps[6:])...)
+			f := run(t, ss)[0]
+			if f.Class != tc.class || !f.Flags.Has(FlagFINRetransmit) {
+				t.Errorf("class %s flags %v, want %s with fin-retransmit (%s)", f.Class, f.Flags.Strings(), tc.class, f.Verdict)
+			}
+		})
+	}
+}
