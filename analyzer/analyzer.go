@@ -44,8 +44,7 @@ type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
 	tuples *table
-	queue  []qent // closed flows waiting for their TIME_WAIT to pass, oldest first
-	qhead  int
+	queue  fifo // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
 	free   []*flow   // finished flows no tuple refers to, for reuse
 	freeD  []*detail // details of settled or finished flows, for reuse
 	// settleQ holds closed flows until they have been quiet for their
@@ -85,7 +84,7 @@ func (e qent) live() *flow {
 func (a *Analyzer) enqueue(f *flow) {
 	if !f.queued {
 		f.queued = true
-		a.queue = append(a.queue, qent{f: f, gen: f.gen})
+		a.queue.push(qent{f: f, gen: f.gen, at: f.lastAt + int64(a.cfg.TimeWait)})
 	}
 }
 
@@ -313,14 +312,11 @@ func (a *Analyzer) expire() {
 		q := &a.settleQ[i]
 		for {
 			e, ok := q.peek()
-			if !ok {
-				break
-			}
-			f := e.live()
-			if f != nil && f.d != nil && e.at > a.now {
+			if !ok || e.at > a.now {
 				break // the oldest is not due yet
 			}
 			q.pop()
+			f := e.live()
 			if f == nil || f.d == nil {
 				continue
 			}
@@ -333,23 +329,23 @@ func (a *Analyzer) expire() {
 			}
 		}
 	}
+	// The queue is in the order flows closed; a flow active since then
+	// goes to the back with its new due time. The due time is checked
+	// before the flow is touched.
 	tw := int64(a.cfg.TimeWait)
-	for a.qhead < len(a.queue) {
-		f := a.queue[a.qhead].alive()
-		if f != nil && f.lastAt+tw > a.now {
+	for {
+		e, ok := a.queue.peek()
+		if !ok || e.at > a.now {
 			break
 		}
-		a.queue[a.qhead] = qent{}
-		a.qhead++
-		if f != nil {
+		a.queue.pop()
+		switch f := e.alive(); {
+		case f == nil:
+		case f.lastAt+tw > a.now:
+			a.queue.push(qent{f: f, gen: f.gen, at: f.lastAt + tw})
+		default:
 			a.finish(f)
 		}
-	}
-	if a.qhead > 1024 && a.qhead*2 > len(a.queue) {
-		n := copy(a.queue, a.queue[a.qhead:])
-		clear(a.queue[n:])
-		a.queue = a.queue[:n]
-		a.qhead = 0
 	}
 }
 
@@ -420,7 +416,7 @@ func (a *Analyzer) Close() {
 			rest = append(rest, t.cur)
 		}
 	})
-	for _, e := range a.queue[a.qhead:] {
+	for _, e := range a.queue.q[a.queue.head:] {
 		if f := e.live(); f != nil {
 			rest = append(rest, f)
 		}
@@ -431,6 +427,6 @@ func (a *Analyzer) Close() {
 		f.atEnd = true
 		a.finish(f)
 	}
-	a.queue, a.qhead = nil, 0
+	a.queue = fifo{}
 	a.tuples.clear()
 }

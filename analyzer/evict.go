@@ -50,7 +50,7 @@ func (a *Analyzer) Evict(max int) int {
 			all = append(all, f)
 		}
 	})
-	for _, e := range a.queue[a.qhead:] {
+	for _, e := range a.queue.q[a.queue.head:] {
 		if f := e.live(); f != nil {
 			all = append(all, f)
 		}
