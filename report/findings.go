@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,26 +80,34 @@ type FindingItem struct {
 // interval is a time span [start, end] in Unix ns.
 type interval struct{ start, end int64 }
 
-// occupancy is the time a flow holds its 4-tuple.
-type occupancy struct {
-	client reassembly.AddrPort
-	server reassembly.AddrPort
-	span   interval
-	flow   int
-}
+// findings accumulates, while flows stream through, what the findings
+// (and, for html, the plots) need. It keeps no Flow, and, except for the
+// port-pressure peaks and the html plots, nothing per flow: counters per
+// host, endpoint or cause, and the smallest flow ids of each. Its size is
+// bounded by the distinct hosts and endpoints, the TIME_WAIT sockets of
+// the last two TIME_WAIT lengths of capture time, and the port
+// occupancy spans (see ports).
+type findings struct {
+	timeWait time.Duration
+	plots    bool  // keep what the html plots draw
+	lastAt   int64 // latest Flow.LastAt seen: capture time has reached it
 
-type rstRec struct {
-	by    reassembly.Addr
-	side  analyzer.Side
-	cause string
-	class analyzer.Class
-	flow  int
-}
+	tw      map[reassembly.Addr]*twHost // TIME_WAIT per host address
+	ports   map[portKey]*portPair       // port occupancy per server endpoint and client address
+	clients map[reassembly.Addr]*clientPorts
+	outside int // connections from a client port outside the ephemeral range
+	stuck   map[stuckKey]*stuckGroup
+	rsts    map[rstKey]*idGroup
+	rstN    int
+	fins    map[finKey]*idGroup
+	finN    int
+	lostACK int
+	reuse   reuseTop
+	vantage [4]int64 // flows per analyzer.Vantage
 
-type finRec struct {
-	host  reassembly.AddrPort // the server endpoint
-	class analyzer.Class
-	flow  int
+	// html only
+	plotTW map[reassembly.Addr][]interval // TIME_WAIT spans per host
+	closes []closeRec
 }
 
 type closeRec struct {
@@ -105,47 +115,232 @@ type closeRec struct {
 	class analyzer.Class
 }
 
-type flowRef struct {
-	flow int
-	key  string
+// flowIDs keeps the maxFindingFlows smallest distinct flow ids, ascending.
+type flowIDs struct {
+	ids [maxFindingFlows]int
+	n   int
 }
 
-// findings accumulates, while flows stream through, the compact per-flow
-// records the findings and the HTML plots need. It keeps no Flow.
-type findings struct {
-	timeWait time.Duration
-	tw       map[reassembly.Addr][]twSpan // TIME_WAIT per host address
-	occ      []occupancy
-	stuck    []stuckRec
-	rsts     []rstRec
-	fins     []finRec
-	reuse    []reuseRec
-	closes   []closeRec
-	vantage  [4]int64 // flows per analyzer.Vantage
+func (l *flowIDs) add(id int) {
+	i, found := slices.BinarySearch(l.ids[:l.n], id)
+	if found || i == maxFindingFlows {
+		return
+	}
+	if l.n < maxFindingFlows {
+		l.n++
+	}
+	copy(l.ids[i+1:l.n], l.ids[i:l.n-1])
+	l.ids[i] = id
 }
 
-type twSpan struct {
-	span interval
-	side analyzer.Side
-	flow int
+// list returns the ids as flowList would.
+func (l *flowIDs) list() []int {
+	if l.n == 0 {
+		return nil
+	}
+	return slices.Clone(l.ids[:l.n])
 }
 
-type stuckRec struct {
-	host  reassembly.AddrPort
-	side  analyzer.Side
+// idGroup counts the flows of one finding item.
+type idGroup struct {
+	n   int64
+	ids flowIDs
+}
+
+func (g *idGroup) add(id int) {
+	g.n++
+	g.ids.add(id)
+}
+
+// group returns m[k], made on first use.
+func group[K comparable, V any](m *map[K]*V, k K) *V {
+	if *m == nil {
+		*m = make(map[K]*V)
+	}
+	v := (*m)[k]
+	if v == nil {
+		v = new(V)
+		(*m)[k] = v
+	}
+	return v
+}
+
+// twHost is the TIME_WAIT bookkeeping of one host address.
+type twHost struct {
+	idGroup
+	sides [2]int
+	peak  twPeak
+}
+
+// twPeak finds the largest number of TIME_WAIT spans that overlap, and
+// the first time it is reached, as peak does, keeping only the spans that
+// may still matter. Every span lasts one TIME_WAIT length, and the
+// analyzer emits a flow once its TIME_WAIT has passed (the ones still in
+// TIME_WAIT at the end of the capture last), so a span that arrives
+// starts at most one TIME_WAIT length before the capture time the flows
+// have reached. Spans are held until they start two TIME_WAIT lengths
+// before it, then swept in order of their start; only the ends of the
+// swept spans still open are kept. A span arriving after its start was
+// swept (the analyzer would have held its flow a TIME_WAIT length too
+// long) is counted from there on only.
+type twPeak struct {
+	pend  []int64 // starts not swept yet, unordered
+	kept  int     // len(pend) after the last sweep
+	ends  []int64 // ends of the swept spans open at done, ascending
+	head  int     // ends[:head] are closed
+	done  int64   // starts before done are swept
+	swept bool
+	n     int
+	at    int64
+}
+
+func (p *twPeak) add(start, tw, now int64) {
+	if p.swept && start < p.done {
+		if end := start + tw; end > p.done {
+			i, _ := slices.BinarySearch(p.ends[p.head:], end)
+			p.ends = slices.Insert(p.ends, p.head+i, end)
+		}
+		return
+	}
+	p.pend = append(p.pend, start)
+	if len(p.pend) > 2*p.kept+1024 {
+		p.sweep(now-2*tw, tw)
+	}
+}
+
+// sweep processes the held spans that start before upTo.
+func (p *twPeak) sweep(upTo, tw int64) {
+	slices.Sort(p.pend)
+	i := 0
+	for ; i < len(p.pend) && p.pend[i] < upTo; i++ {
+		s := p.pend[i]
+		for p.head < len(p.ends) && p.ends[p.head] <= s {
+			p.head++
+		}
+		p.ends = append(p.ends, s+tw)
+		if cur := len(p.ends) - p.head; cur > p.n {
+			p.n, p.at = cur, s
+		}
+	}
+	p.pend = p.pend[:copy(p.pend, p.pend[i:])]
+	p.kept = len(p.pend)
+	if p.head > len(p.ends)/2 {
+		p.ends = p.ends[:copy(p.ends, p.ends[p.head:])]
+		p.head = 0
+	}
+	if !p.swept || upTo > p.done {
+		p.done, p.swept = upTo, true
+	}
+}
+
+// result sweeps what is left and returns the peak and when it is first
+// reached.
+func (p *twPeak) result(tw int64) (int, int64) {
+	p.sweep(math.MaxInt64, tw)
+	return p.n, p.at
+}
+
+// portKey is a server endpoint and a client address.
+type portKey struct {
+	server reassembly.AddrPort
+	client reassembly.Addr
+}
+
+// portPair is the port occupancy between a client address and a server
+// endpoint: every span, as the peak time can be anywhere in the capture.
+// A flow that the analyzer emits late (a long connection, one reported
+// after an idle timeout) raises the count over its whole life, so the
+// exact peak and its first time need every span: they are kept as two
+// sorted-at-the-end int64s per flow.
+type portPair struct {
+	idGroup
+	starts, ends []int64
+}
+
+// clientPorts is the port bookkeeping of one client address.
+type clientPorts struct {
+	idGroup
+	ports [65536 / 64]uint64 // local ports seen
+}
+
+func (c *clientPorts) distinct() int {
+	n := 0
+	for _, w := range c.ports {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+type stuckKey struct {
 	state analyzer.State
-	peer  analyzer.State
-	dur   int64
-	flow  int
+	side  analyzer.Side
+	host  reassembly.AddrPort // the port is 0 for a client
 }
 
-type reuseRec struct {
-	client, server reassembly.AddrPort
-	incarnation    int
-	lateDup        bool
-	rstInTW        bool
-	reuse          bool
-	flow           int
+type stuckGroup struct {
+	idGroup
+	max int64
+}
+
+type rstKey struct {
+	by    reassembly.Addr
+	side  analyzer.Side
+	cause string
+}
+
+type finKey struct {
+	host  reassembly.AddrPort // the server endpoint
+	class analyzer.Class
+}
+
+// reuseTop keeps the reuse items the finding lists: all count 1, so the
+// first maxFindingItems by subject, detail and flow, and the counters.
+type reuseTop struct {
+	items       []FindingItem // sorted, at most maxFindingItems
+	n           int
+	reused      int
+	late        int
+	subject     []byte // scratch
+	detailParts []string
+}
+
+func (r *reuseTop) add(f *analyzer.Flow) {
+	r.n++
+	reuse := f.Flags.Has(analyzer.FlagReuseInTimeWait)
+	lateDup := f.Class == analyzer.ClassLateDuplicate
+	if reuse {
+		r.reused++
+	}
+	if lateDup {
+		r.late++
+	}
+	r.subject = appendAddrPort(r.subject[:0], f.Client)
+	r.subject = append(r.subject, " -> "...)
+	r.subject = appendAddrPort(r.subject, f.Server)
+	if len(r.items) == maxFindingItems && string(r.subject) > r.items[len(r.items)-1].Subject {
+		return
+	}
+	what := r.detailParts[:0]
+	if reuse {
+		what = append(what, fmt.Sprintf("incarnation %d started within the previous one's TIME_WAIT", f.Incarnation))
+	}
+	if lateDup {
+		what = append(what, "a segment of an earlier incarnation arrived")
+	}
+	if f.Flags.Has(analyzer.FlagRSTInTimeWait) {
+		what = append(what, "an RST reached a side in TIME_WAIT")
+	}
+	it := FindingItem{Subject: string(r.subject), Count: 1, Detail: strings.Join(what, "; "), Flows: []int{f.ID}}
+	clear(what)
+	r.detailParts = what[:0]
+	i, _ := slices.BinarySearchFunc(r.items, it, compareItems)
+	if i == maxFindingItems {
+		return
+	}
+	if len(r.items) == maxFindingItems {
+		r.items = r.items[:maxFindingItems-1]
+	}
+	r.items = slices.Insert(r.items, i, it)
 }
 
 func (fs *findings) tw0() time.Duration {
@@ -157,46 +352,67 @@ func (fs *findings) tw0() time.Duration {
 
 // add records what the findings need from f.
 func (fs *findings) add(f *analyzer.Flow) {
-	if fs.tw == nil {
-		fs.tw = make(map[reassembly.Addr][]twSpan)
-	}
 	tw := int64(fs.tw0())
+	fs.lastAt = max(fs.lastAt, f.LastAt)
 	fs.vantage[f.Vantage&3]++
 	end := f.LastAt
 	for side := analyzer.Client; side <= analyzer.Server; side++ {
 		if u := f.TimeWaitUntil[side]; u != 0 {
-			h := endpoint(f, side)
-			fs.tw[h.Addr] = append(fs.tw[h.Addr], twSpan{span: interval{u - tw, u}, side: side, flow: f.ID})
+			h := endpoint(f, side).Addr
+			t := group(&fs.tw, h)
+			t.add(f.ID)
+			t.sides[side]++
+			t.peak.add(u-tw, tw, fs.lastAt)
+			if fs.plots {
+				if fs.plotTW == nil {
+					fs.plotTW = make(map[reassembly.Addr][]interval)
+				}
+				fs.plotTW[h] = append(fs.plotTW[h], interval{u - tw, u})
+			}
 			end = max(end, u)
 		}
 	}
-	fs.occ = append(fs.occ, occupancy{client: f.Client, server: f.Server, span: interval{f.FirstAt, end}, flow: f.ID})
+	pp := group(&fs.ports, portKey{f.Server, f.Client.Addr})
+	pp.add(f.ID)
+	pp.starts = append(pp.starts, f.FirstAt)
+	pp.ends = append(pp.ends, end)
+	c := group(&fs.clients, f.Client.Addr)
+	c.add(f.ID)
+	c.ports[f.Client.Port/64] |= 1 << (f.Client.Port % 64)
+	if f.Client.Port < EphemeralLow || f.Client.Port > EphemeralHigh {
+		fs.outside++
+	}
 	if f.StuckFor > 0 {
 		side := f.StuckSide & 1
-		fs.stuck = append(fs.stuck, stuckRec{
-			host: endpoint(f, side), side: side, state: f.FinalState[side],
-			peer: f.FinalState[side.Other()], dur: f.StuckFor, flow: f.ID,
-		})
+		k := stuckKey{state: f.FinalState[side], side: side, host: endpoint(f, side)}
+		if side == analyzer.Client {
+			k.host.Port = 0
+		}
+		g := group(&fs.stuck, k)
+		g.add(f.ID)
+		g.max = max(g.max, f.StuckFor)
 	}
 	if r := f.Reset; r != nil {
 		by := r.By & 1
-		fs.rsts = append(fs.rsts, rstRec{by: endpoint(f, by).Addr, side: by, cause: r.Cause, class: f.Class, flow: f.ID})
+		group(&fs.rsts, rstKey{by: endpoint(f, by).Addr, side: by, cause: r.Cause}).add(f.ID)
+		fs.rstN++
 	} else if f.Class == analyzer.ClassRefused {
-		fs.rsts = append(fs.rsts, rstRec{by: f.Server.Addr, side: analyzer.Server, cause: "nothing listening", class: f.Class, flow: f.ID})
+		group(&fs.rsts, rstKey{by: f.Server.Addr, side: analyzer.Server, cause: "nothing listening"}).add(f.ID)
+		fs.rstN++
 	}
 	switch {
 	case f.Class == analyzer.ClassLostACK, f.Class == analyzer.ClassLostFIN, f.Class == analyzer.ClassFINRetransmit,
 		f.Flags.Has(analyzer.FlagFINRetransmit):
-		fs.fins = append(fs.fins, finRec{host: f.Server, class: f.Class, flow: f.ID})
+		group(&fs.fins, finKey{host: f.Server, class: f.Class}).add(f.ID)
+		fs.finN++
+		if f.Class == analyzer.ClassLostACK {
+			fs.lostACK++
+		}
 	}
 	if f.Flags.Has(analyzer.FlagReuseInTimeWait) || f.Class == analyzer.ClassLateDuplicate || f.Flags.Has(analyzer.FlagRSTInTimeWait) {
-		fs.reuse = append(fs.reuse, reuseRec{
-			client: f.Client, server: f.Server, incarnation: f.Incarnation,
-			lateDup: f.Class == analyzer.ClassLateDuplicate, rstInTW: f.Flags.Has(analyzer.FlagRSTInTimeWait),
-			reuse: f.Flags.Has(analyzer.FlagReuseInTimeWait), flow: f.ID,
-		})
+		fs.reuse.add(f)
 	}
-	if f.Class != analyzer.ClassOpen {
+	if fs.plots && f.Class != analyzer.ClassOpen {
 		fs.closes = append(fs.closes, closeRec{at: closeTime(f, tw), class: f.Class})
 	}
 }
@@ -221,34 +437,31 @@ func closeTime(f *analyzer.Flow, tw int64) int64 {
 // time it is reached. An interval that ends when another starts does not
 // overlap it.
 func peak(spans []interval) (n int, at int64) {
-	type edge struct {
-		at int64
-		d  int
+	starts := make([]int64, len(spans))
+	ends := make([]int64, len(spans))
+	for i, s := range spans {
+		starts[i], ends[i] = s.start, s.end
 	}
-	edges := make([]edge, 0, 2*len(spans))
-	for _, s := range spans {
-		edges = append(edges, edge{s.start, +1}, edge{s.end, -1})
-	}
-	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.d, b.d)) })
-	cur := 0
-	for _, e := range edges {
-		cur += e.d
+	return peakOf(starts, ends)
+}
+
+// peakOf is peak for intervals given by their starts and ends, which it
+// sorts.
+func peakOf(starts, ends []int64) (n int, at int64) {
+	slices.Sort(starts)
+	slices.Sort(ends)
+	cur, j := 0, 0
+	for _, s := range starts {
+		for j < len(ends) && ends[j] <= s {
+			cur--
+			j++
+		}
+		cur++
 		if cur > n {
-			n, at = cur, e.at
+			n, at = cur, s
 		}
 	}
 	return n, at
-}
-
-// flowList returns up to maxFindingFlows ids, ascending.
-func flowList(ids []int) []int {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) > maxFindingFlows {
-		ids = ids[:maxFindingFlows]
-	}
-	return ids
 }
 
 // limitItems sorts items by count (descending), then subject, and keeps
@@ -256,14 +469,18 @@ func flowList(ids []int) []int {
 func limitItems(f *Finding) { limitItemsTo(f, maxFindingItems) }
 
 func limitItemsTo(f *Finding, limit int) {
-	slices.SortStableFunc(f.Items, func(a, b FindingItem) int {
-		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Subject, b.Subject),
-			strings.Compare(a.Detail, b.Detail), slices.Compare(a.Flows, b.Flows))
-	})
+	slices.SortStableFunc(f.Items, compareItems)
 	if len(f.Items) > limit {
 		f.More = len(f.Items) - limit
 		f.Items = f.Items[:limit]
 	}
+}
+
+// compareItems orders finding items by count (descending), subject,
+// detail and flows.
+func compareItems(a, b FindingItem) int {
+	return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Subject, b.Subject),
+		strings.Compare(a.Detail, b.Detail), slices.Compare(a.Flows, b.Flows))
 }
 
 // shortTime formats a time of day for findings: "05:17:47.851Z".
@@ -300,14 +517,13 @@ func (fs *findings) timeWaitFinding() (Finding, bool) {
 	if len(fs.tw) == 0 {
 		return Finding{}, false
 	}
-	tw := fs.tw0()
 	f := Finding{
 		Kind:     "time-wait",
 		Severity: SeverityInfo,
 		Meaning: fmt.Sprintf("The side that closes first holds TIME_WAIT for %s s (--time-wait; Linux: 60 s, fixed), "+
 			"to re-ACK a FIN whose last ACK was lost and to let old segments die out before the 4-tuple is used again. "+
 			"Each costs a little memory; on a client it also holds the local port for that 4-tuple, so many short "+
-			"connections to one server can exhaust the ephemeral ports.", strings.TrimRight(strings.TrimRight(fmtSeconds(int64(tw)), "0"), ".")),
+			"connections to one server can exhaust the ephemeral ports.", strings.TrimRight(strings.TrimRight(fmtSeconds(int64(fs.tw0())), "0"), ".")),
 		Fix: "On a client: reuse connections (HTTP keep-alive, connection pools) instead of one connection per request; " +
 			"net.ipv4.tcp_tw_reuse=1 lets new outgoing connections take over TIME_WAIT 4-tuples (TCP timestamps needed); " +
 			"widen net.ipv4.ip_local_port_range. On a server: let the client close first (keep-alive, do not close() after " +
@@ -315,19 +531,11 @@ func (fs *findings) timeWaitFinding() (Finding, bool) {
 			"TIME_WAIT: it turns every close into an RST and can lose data. tcp_tw_recycle is gone since Linux 4.12.",
 	}
 	total := 0
-	for _, addr := range slices.SortedFunc(maps.Keys(fs.tw), func(a, b reassembly.Addr) int {
-		return compareAddrPort(reassembly.AddrPort{Addr: a}, reassembly.AddrPort{Addr: b})
-	}) {
-		spans := fs.tw[addr]
-		ivs := make([]interval, len(spans))
-		ids := make([]int, len(spans))
-		var sides [2]int
-		for i, s := range spans {
-			ivs[i], ids[i] = s.span, s.flow
-			sides[s.side]++
-		}
-		total += len(spans)
-		n, at := peak(ivs)
+	tw := int64(fs.tw0())
+	for addr, h := range fs.tw {
+		total += int(h.n)
+		n, at := h.peak.result(tw)
+		sides := h.sides
 		role := "as client"
 		switch {
 		case sides[0] > 0 && sides[1] > 0:
@@ -337,9 +545,9 @@ func (fs *findings) timeWaitFinding() (Finding, bool) {
 		}
 		f.Items = append(f.Items, FindingItem{
 			Subject: addr.String(),
-			Count:   int64(len(spans)),
-			Detail:  fmt.Sprintf("%s entered TIME_WAIT (%s); at most %d at once, at %s", plural(int64(len(spans)), "socket"), role, n, shortTime(at)),
-			Flows:   flowList(ids),
+			Count:   h.n,
+			Detail:  fmt.Sprintf("%s entered TIME_WAIT (%s); at most %d at once, at %s", plural(h.n, "socket"), role, n, shortTime(at)),
+			Flows:   h.ids.list(),
 		})
 		if sides[0] > 0 && n*10 >= EphemeralPorts {
 			f.Severity = SeverityWarning
@@ -351,50 +559,57 @@ func (fs *findings) timeWaitFinding() (Finding, bool) {
 }
 
 func (fs *findings) portFindings() []Finding {
-	if len(fs.occ) == 0 {
+	if len(fs.ports) == 0 {
 		return nil
 	}
 	// Per client address: local ports held (open or in the client's
 	// TIME_WAIT) at once; per server endpoint: 4-tuples held at once from
 	// its busiest client address.
-	byClient := map[reassembly.Addr][]occupancy{}
-	for _, o := range fs.occ {
-		byClient[o.client.Addr] = append(byClient[o.client.Addr], o)
+	type server struct {
+		idGroup
+		clients        int
+		busiest        reassembly.Addr
+		bn             int
+		bat            int64
+		starts, ends   []int64
+		clientsStarted bool
 	}
-	byServer := map[reassembly.AddrPort]map[reassembly.Addr][]occupancy{}
-	for _, o := range fs.occ {
-		m := byServer[o.server]
-		if m == nil {
-			m = map[reassembly.Addr][]occupancy{}
-			byServer[o.server] = m
+	byClient := map[reassembly.Addr]*portPair{}
+	byServer := map[reassembly.AddrPort]*server{}
+	for k, pp := range fs.ports {
+		c := group(&byClient, k.client)
+		c.starts = append(c.starts, pp.starts...)
+		c.ends = append(c.ends, pp.ends...)
+		sv := group(&byServer, k.server)
+		if !sv.clientsStarted {
+			sv.bn, sv.clientsStarted = -1, true
 		}
-		m[o.client.Addr] = append(m[o.client.Addr], o)
+		sv.clients++
+		sv.n += pp.n
+		for _, id := range pp.ids.ids[:pp.ids.n] {
+			sv.ids.add(id)
+		}
+		n, at := peakOf(pp.starts, pp.ends)
+		if n > sv.bn || (n == sv.bn && k.client.Netip().Less(sv.busiest.Netip())) {
+			sv.busiest, sv.bn, sv.bat = k.client, n, at
+		}
 	}
 
 	worst := 0
-	outside := 0
 	cf := Finding{Kind: "port-pressure"}
-	for addr, occs := range byClient {
-		ivs := make([]interval, len(occs))
-		ids := make([]int, len(occs))
-		ports := map[uint16]bool{}
-		for i, o := range occs {
-			ivs[i], ids[i] = o.span, o.flow
-			ports[o.client.Port] = true
-			if o.client.Port < EphemeralLow || o.client.Port > EphemeralHigh {
-				outside++
-			}
-		}
-		n, at := peak(ivs)
+	for addr, occ := range byClient {
+		c := fs.clients[addr]
+		n, at := peakOf(occ.starts, occ.ends)
 		worst = max(worst, n)
 		cf.Items = append(cf.Items, FindingItem{
 			Subject: addr.String(),
 			Count:   int64(n),
 			Detail: fmt.Sprintf("at most %s in use at once (%s of %d), at %s; %s, %s",
-				plural(int64(n), "local port"), pct(n, EphemeralPorts), EphemeralPorts, shortTime(at), plural(int64(len(occs)), "connection"), plural(int64(len(ports)), "distinct port")),
-			Flows: flowList(ids),
+				plural(int64(n), "local port"), pct(n, EphemeralPorts), EphemeralPorts, shortTime(at), plural(c.n, "connection"), plural(int64(c.distinct()), "distinct port")),
+			Flows: c.ids.list(),
 		})
 	}
+	outside := fs.outside
 	limitItemsTo(&cf, maxPortItems)
 	cf.Severity = portSeverity(worst)
 	cf.Title = fmt.Sprintf("Ephemeral ports per client address: at most %d in use at once (%s of the Linux default range %d-%d)",
@@ -412,29 +627,14 @@ func (fs *findings) portFindings() []Finding {
 
 	sf := Finding{Kind: "port-pressure"}
 	sworst := 0
-	for srv, m := range byServer {
-		var busiest reassembly.Addr
-		bn, bat, total := -1, int64(0), 0
-		var ids []int
-		for caddr, occs := range m {
-			ivs := make([]interval, len(occs))
-			for i, o := range occs {
-				ivs[i] = o.span
-				ids = append(ids, o.flow)
-			}
-			total += len(occs)
-			n, at := peak(ivs)
-			if n > bn || (n == bn && caddr.Netip().Less(busiest.Netip())) {
-				busiest, bn, bat = caddr, n, at
-			}
-		}
-		sworst = max(sworst, bn)
+	for srv, sv := range byServer {
+		sworst = max(sworst, sv.bn)
 		sf.Items = append(sf.Items, FindingItem{
 			Subject: srv.String(),
-			Count:   int64(bn),
+			Count:   int64(sv.bn),
 			Detail: fmt.Sprintf("%s from %s; the busiest, %s, held at most %s at once (%s of %d), at %s",
-				plural(int64(total), "connection"), plural(int64(len(m)), "client address"), busiest, plural(int64(bn), "4-tuple"), pct(bn, EphemeralPorts), EphemeralPorts, shortTime(bat)),
-			Flows: flowList(ids),
+				plural(sv.n, "connection"), plural(int64(sv.clients), "client address"), sv.busiest, plural(int64(sv.bn), "4-tuple"), pct(sv.bn, EphemeralPorts), EphemeralPorts, shortTime(sv.bat)),
+			Flows: sv.ids.list(),
 		})
 	}
 	limitItemsTo(&sf, maxPortItems)
@@ -459,50 +659,32 @@ func portSeverity(n int) Severity {
 func (fs *findings) stuckFindings() []Finding {
 	var out []Finding
 	for _, st := range []analyzer.State{analyzer.StateCloseWait, analyzer.StateFinWait2} {
-		type group struct {
-			n    int64
-			max  int64
-			ids  []int
-			peer analyzer.State
-		}
-		groups := map[string]*group{}
-		total := 0
-		for _, r := range fs.stuck {
-			if r.state != st {
+		var total int64
+		f := Finding{Severity: SeverityWarning}
+		for k, g := range fs.stuck {
+			if k.state != st {
 				continue
 			}
-			total++
-			subject := r.host.Addr.String()
-			if r.side == analyzer.Server {
-				subject = r.host.String()
+			total += g.n
+			subject := k.host.Addr.String()
+			if k.side == analyzer.Server {
+				subject = k.host.String()
 			}
-			subject += " (" + r.side.String() + ")"
-			g := groups[subject]
-			if g == nil {
-				g = &group{peer: r.peer}
-				groups[subject] = g
-			}
-			g.n++
-			g.ids = append(g.ids, r.flow)
-			g.max = max(g.max, r.dur)
+			f.Items = append(f.Items, FindingItem{
+				Subject: subject + " (" + k.side.String() + ")",
+				Count:   g.n,
+				Detail:  fmt.Sprintf("%s in %s when the capture ended, the longest for %s s", plural(g.n, "socket"), st, fmtSeconds(g.max)),
+				Flows:   g.ids.list(),
+			})
 		}
 		if total == 0 {
 			continue
-		}
-		f := Finding{Severity: SeverityWarning}
-		for subject, g := range groups {
-			f.Items = append(f.Items, FindingItem{
-				Subject: subject,
-				Count:   g.n,
-				Detail:  fmt.Sprintf("%s in %s when the capture ended, the longest for %s s", plural(g.n, "socket"), st, fmtSeconds(g.max)),
-				Flows:   flowList(g.ids),
-			})
 		}
 		limitItems(&f)
 		if st == analyzer.StateCloseWait {
 			f.Kind = "close-wait"
 			f.Severity = SeverityProblem
-			f.Title = fmt.Sprintf("CLOSE_WAIT: %s where the peer closed and this side never did", plural(int64(total), "flow"))
+			f.Title = fmt.Sprintf("CLOSE_WAIT: %s where the peer closed and this side never did", plural(total, "flow"))
 			f.Meaning = "The peer sent its FIN and the kernel acknowledged it, but the application never called close(): " +
 				"the socket stays in CLOSE_WAIT until the process closes it or exits. Piling up CLOSE_WAIT is an application bug (a leaked socket, a missed EOF)."
 			f.Fix = "Fix the application: when read() returns 0 (EOF) or an error, close() the socket, on every code path (defer/finally, " +
@@ -510,7 +692,7 @@ func (fs *findings) stuckFindings() []Finding {
 				"sockets whose peer is gone, which an application that still reads will notice. No sysctl closes CLOSE_WAIT for the application."
 		} else {
 			f.Kind = "fin-wait-2"
-			f.Title = fmt.Sprintf("FIN_WAIT_2: %s where this side closed and the peer never did", plural(int64(total), "flow"))
+			f.Title = fmt.Sprintf("FIN_WAIT_2: %s where this side closed and the peer never did", plural(total, "flow"))
 			f.Meaning = "This side's FIN was acknowledged, but the peer's application has not closed (its side is in CLOSE_WAIT): " +
 				"the connection is half-closed and waits for the peer."
 			f.Fix = "The fix is on the peer (see CLOSE_WAIT: close() on EOF). On this side, net.ipv4.tcp_fin_timeout (60 s) bounds " +
@@ -537,33 +719,23 @@ func (fs *findings) resetFinding() (Finding, bool) {
 	if len(fs.rsts) == 0 {
 		return Finding{}, false
 	}
-	type key struct {
-		by    reassembly.Addr
-		side  analyzer.Side
-		cause string
-	}
-	groups := map[key][]int{}
-	causes := map[string]bool{}
-	for _, r := range fs.rsts {
-		k := key{r.by, r.side, r.cause}
-		groups[k] = append(groups[k], r.flow)
-		causes[r.cause] = true
-	}
 	f := Finding{
 		Kind:     "resets",
 		Severity: SeverityWarning,
-		Title:    fmt.Sprintf("Resets: %s ended with an RST", plural(int64(len(fs.rsts)), "flow")),
+		Title:    fmt.Sprintf("Resets: %s ended with an RST", plural(int64(fs.rstN), "flow")),
 		Meaning: "An RST ends a connection at once: no TIME_WAIT, queued data discarded, and the peer's next read or write fails " +
 			"with ECONNRESET (\"connection reset by peer\"). The cause is inferred from what came before the RST; " +
 			"a linger-0 abort and a close with unread data look the same on the wire.",
 	}
-	for k, ids := range groups {
+	causes := map[string]bool{}
+	for k, g := range fs.rsts {
+		causes[k.cause] = true
 		cause := cmp.Or(k.cause, "other")
 		f.Items = append(f.Items, FindingItem{
 			Subject: k.by.String() + " (" + k.side.String() + ")",
-			Count:   int64(len(ids)),
+			Count:   g.n,
 			Detail:  "likely cause: " + cause,
-			Flows:   flowList(ids),
+			Flows:   g.ids.list(),
 		})
 	}
 	limitItems(&f)
@@ -583,30 +755,17 @@ func (fs *findings) finFinding() (Finding, bool) {
 	if len(fs.fins) == 0 {
 		return Finding{}, false
 	}
-	type key struct {
-		host  reassembly.AddrPort
-		class analyzer.Class
-	}
-	groups := map[key][]int{}
-	var lostACK int
-	for _, r := range fs.fins {
-		k := key{r.host, r.class}
-		groups[k] = append(groups[k], r.flow)
-		if r.class == analyzer.ClassLostACK {
-			lostACK++
-		}
-	}
 	f := Finding{
 		Kind:     "fin-retransmit",
 		Severity: SeverityInfo,
-		Title:    fmt.Sprintf("FIN retransmissions: %s sent a FIN more than once (%d with the final ACK lost)", plural(int64(len(fs.fins)), "flow"), lostACK),
+		Title:    fmt.Sprintf("FIN retransmissions: %s sent a FIN more than once (%d with the final ACK lost)", plural(int64(fs.finN), "flow"), fs.lostACK),
 		Meaning: "A FIN was sent again because its ACK did not arrive in time: either the FIN or the ACK was lost. " +
 			"TIME_WAIT exists for this: the closer re-ACKs the retransmitted FIN and restarts its timer. Occasional retransmissions " +
 			"are normal; many point to packet loss on the path.",
 		Fix: "Nothing to change in the endpoints. If frequent, look for loss on the path (interface errors, drops, congestion, " +
 			"a middlebox dropping FINs). Do not shorten TIME_WAIT or use SO_LINGER 0 to get rid of it: a lost ACK would then be answered with an RST.",
 	}
-	for k, ids := range groups {
+	for k, g := range fs.fins {
 		detail := "FIN retransmitted; the capture cannot tell whether the FIN or the ACK was lost"
 		switch k.class {
 		case analyzer.ClassLostACK:
@@ -619,9 +778,9 @@ func (fs *findings) finFinding() (Finding, bool) {
 		}
 		f.Items = append(f.Items, FindingItem{
 			Subject: k.host.String(),
-			Count:   int64(len(ids)),
+			Count:   g.n,
 			Detail:  detail,
-			Flows:   flowList(ids),
+			Flows:   g.ids.list(),
 		})
 	}
 	limitItems(&f)
@@ -629,7 +788,7 @@ func (fs *findings) finFinding() (Finding, bool) {
 }
 
 func (fs *findings) reuseFinding() (Finding, bool) {
-	if len(fs.reuse) == 0 {
+	if fs.reuse.n == 0 {
 		return Finding{}, false
 	}
 	f := Finding{
@@ -642,31 +801,13 @@ func (fs *findings) reuseFinding() (Finding, bool) {
 		Fix: "Keep TCP timestamps on (net.ipv4.tcp_timestamps=1: PAWS drops old segments); reuse connections instead of " +
 			"reconnecting on the same ports; widen net.ipv4.ip_local_port_range so tuples repeat less often; never tcp_tw_recycle (removed in Linux 4.12, it broke clients behind NAT).",
 	}
-	var reused, late int
-	for _, r := range fs.reuse {
-		var what []string
-		if r.reuse {
-			reused++
-			what = append(what, fmt.Sprintf("incarnation %d started within the previous one's TIME_WAIT", r.incarnation))
-		}
-		if r.lateDup {
-			late++
-			what = append(what, "a segment of an earlier incarnation arrived")
-		}
-		if r.rstInTW {
-			what = append(what, "an RST reached a side in TIME_WAIT")
-		}
-		f.Items = append(f.Items, FindingItem{
-			Subject: r.client.String() + " -> " + r.server.String(),
-			Count:   1,
-			Detail:  strings.Join(what, "; "),
-			Flows:   []int{r.flow},
-		})
-	}
+	r := &fs.reuse
+	reused, late := r.reused, r.late
+	f.Items = slices.Clone(r.items)
+	f.More = r.n - len(r.items)
 	if late > 0 {
 		f.Severity = SeverityProblem
 	}
-	limitItems(&f)
 	f.Title = fmt.Sprintf("5-tuple reuse inside TIME_WAIT: %s reused a tuple in TIME_WAIT, %s received a late duplicate",
 		plural(int64(reused), "flow"), plural(int64(late), "flow"))
 	return f, true
@@ -754,20 +895,21 @@ const textWidth = 100
 // wrap breaks s at spaces into lines of at most width bytes (longer words
 // stay whole), the first prefixed with first, the others with rest.
 func wrap(s, first, rest string, width int) string {
-	var b strings.Builder
-	line := first
+	b := []byte(first)
+	line := 0 // where the current line starts
 	empty := true
 	for _, word := range strings.Fields(s) {
-		if !empty && len(line)+1+len(word) > width {
-			b.WriteString(line + "\n")
-			line, empty = rest, true
+		if !empty && len(b)-line+1+len(word) > width {
+			b = append(b, '\n')
+			line = len(b)
+			b = append(b, rest...)
+			empty = true
 		}
 		if !empty {
-			line += " "
+			b = append(b, ' ')
 		}
-		line += word
+		b = append(b, word...)
 		empty = false
 	}
-	b.WriteString(line + "\n")
-	return b.String()
+	return string(append(b, '\n'))
 }

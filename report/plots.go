@@ -135,7 +135,7 @@ func (p *svgPlot) valueAxis(vmax int) {
 func (w *Writer) timeWaitPlot() *svgPlot {
 	p := newPlot()
 	p.YTitle = "sockets in TIME_WAIT"
-	if len(w.find.tw) == 0 {
+	if len(w.find.plotTW) == 0 {
 		p.Empty = "No socket entered TIME_WAIT."
 		return p
 	}
@@ -146,14 +146,13 @@ func (w *Writer) timeWaitPlot() *svgPlot {
 	}
 	var hosts []host
 	var t0, t1 int64
-	for addr, spans := range w.find.tw {
-		h := host{addr: addr}
+	for addr, spans := range w.find.plotTW {
+		h := host{addr: addr, spans: spans}
 		for _, s := range spans {
-			h.spans = append(h.spans, s.span)
-			if t0 == 0 || s.span.start < t0 {
-				t0 = s.span.start
+			if t0 == 0 || s.start < t0 {
+				t0 = s.start
 			}
-			t1 = max(t1, s.span.end)
+			t1 = max(t1, s.end)
 		}
 		h.peak, _ = peak(h.spans)
 		hosts = append(hosts, h)

@@ -184,6 +184,7 @@ type heldBlock struct {
 func NewWriter(out io.Writer, f Format, opts Options) *Writer {
 	w := &Writer{out: out, fmt: f, opts: opts}
 	w.find.timeWait = opts.TimeWait
+	w.find.plots = f == HTML
 	if f != Text {
 		w.opts.Color = false
 	}

@@ -56,8 +56,10 @@ func (s *summary) add(f *analyzer.Flow) {
 	}
 	s.flows++
 	s.classes[f.Class]++
-	for _, n := range f.Flags.Strings() {
-		s.flags[n]++
+	for i, n := range flagNames {
+		if uint16(f.Flags)&(1<<i) != 0 {
+			s.flags[n]++
+		}
 	}
 	s.lastAt = max(s.lastAt, f.LastAt)
 	for side := analyzer.Client; side <= analyzer.Server; side++ {
