@@ -44,7 +44,7 @@ type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
 	tuples *table
-	queue  fifo // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
+	queue  fifo      // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
 	free   []*flow   // finished flows no tuple refers to, for reuse
 	freeD  []*detail // details of settled or finished flows, for reuse
 	// settleQ holds closed flows until they have been quiet for their
@@ -94,7 +94,7 @@ type tuple struct {
 	key   reassembly.Key
 	cur   *flow
 	prev  *flow
-	count int    // incarnations so far
+	count int32  // incarnations so far
 	idx   uint32 // index in the table's chunks
 	refs  int32  // flows that refer to it (flow.t)
 	live  bool   // in the table

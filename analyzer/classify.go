@@ -185,7 +185,7 @@ func (f *flow) core(out *Flow) {
 	*out = Flow{
 		ID:            f.id,
 		Stream:        f.id - 1,
-		Incarnation:   f.inc,
+		Incarnation:   int(f.inc),
 		Client:        f.client,
 		Server:        f.server,
 		DirGuessed:    f.dirGuessed,
@@ -195,7 +195,7 @@ func (f *flow) core(out *Flow) {
 		FirstAt:       f.firstAt,
 		LastAt:        f.lastAt,
 		FinalState:    f.st,
-		CaptureCopies: f.copies,
+		CaptureCopies: int(f.copies),
 	}
 	for s := Client; s <= Server; s++ {
 		out.Packets[s] = f.h[s].Packets

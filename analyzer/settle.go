@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"teardown/reassembly"
@@ -75,7 +76,9 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	from := f.sideOf(src)
 	to := from.Other()
 	if f.isCopy(s, from) {
-		f.copies++
+		if f.copies < math.MaxInt32 { // saturates; no real capture gets there
+			f.copies++
+		}
 		f.sync()
 		return
 	}

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"math"
 	"teardown/reassembly"
 )
 
@@ -104,19 +105,22 @@ const (
 	tailLen   = 12 // further events kept in a ring
 )
 
-// flow is the analyzer's working state for one incarnation.
+// flow is the analyzer's working state for one incarnation. The fields are
+// ordered to pack it into the smallest allocation size class: a flow lives
+// until its TIME_WAIT has passed, and there are as many as open flows.
 type flow struct {
 	a          *Analyzer
 	t          *tuple
-	id, inc    int
+	id         int
 	client     reassembly.AddrPort
 	server     reassembly.AddrPort
 	dirGuessed bool
+	st         [2]State
+	n          int32 // segments seen
+	inc        int32 // incarnation of the tuple: 1, 2, ...
 
-	h  [2]reassembly.Half
-	st [2]State
+	h [2]reassembly.Half
 
-	n               int32 // segments seen
 	first, last     FrameRef
 	firstAt, lastAt int64
 
@@ -128,14 +132,14 @@ type flow struct {
 	closing    bool // a FIN or RST has been seen
 	refused    bool
 	closed     bool
-	twStart    [2]int64
 	flags      Flags
+	twStart    [2]int64
 
 	// Capture copies: the same segment captured twice (tcpdump -i any
 	// on a bridge and its port, or a mirror) is counted and skipped.
 	lastFP [2][copyRing]fingerprint // the latest segments of each side
 	nextFP [2]uint8
-	copies int
+	copies int32
 
 	// d holds the evidence and the timeline. A closed flow that has been
 	// quiet for settleWindow is settled: its verdict is computed into res
@@ -337,7 +341,7 @@ func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrP
 	if !f.d.oldSeg.ok {
 		f.d.oldSeg = mkRef(s)
 		f.d.oldFrom = side
-		f.d.oldInc = old.inc
+		f.d.oldInc = int(old.inc)
 		f.d.oldFlags = s.Flags
 		f.d.answerWait = true
 		f.d.answerBy = side.Other()
@@ -408,7 +412,9 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	to := from.Other()
 	hs, hr := &f.h[from], &f.h[to]
 	if f.isCopy(s, from) {
-		f.copies++
+		if f.copies < math.MaxInt32 { // saturates; no real capture gets there
+			f.copies++
+		}
 		return
 	}
 	f.touch(s)
@@ -781,7 +787,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	}
 	f.d.oldSeg = mkRef(s)
 	f.d.oldFrom = to
-	f.d.oldInc = old.inc
+	f.d.oldInc = int(old.inc)
 	f.d.oldViaDSACK = true
 	old.setFlag(FlagOldSegment)
 }

@@ -11,13 +11,13 @@ type Half struct {
 	FIN  Seq // sequence number the FIN occupies (valid with HasFIN)
 	Ack  Seq // highest acknowledgment this side has sent, of the peer's data (valid with HasAck)
 
-	Win   uint32 // last window advertised, scaled when the scale is known
-	TSval uint32 // highest TSval seen from this side (valid with HasTS)
+	Win      uint32 // last window advertised, scaled when the scale is known
+	TSval    uint32 // highest TSval seen from this side (valid with HasTS)
+	FINCount int32  // FIN transmissions seen (retransmissions included)
 
 	Packets int64 // segments seen
 
-	FINCount int32 // FIN transmissions seen (retransmissions included)
-	WScale   int8  // window scale this side announced in its SYN; -1 if unknown
+	WScale int8 // window scale this side announced in its SYN; -1 if unknown
 
 	Started bool // a segment has been seen from this side
 	HasISN  bool // its SYN has been seen
