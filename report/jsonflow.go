@@ -23,12 +23,13 @@ import (
 // The tests compare both on every committed capture, on the fixtures and
 // on random flows.
 
-// jenc appends JSON values to b, laid out as encoding/json's Encoder lays
-// them out: compact when indent is "", else one member per line, each
-// line after the first starting with prefix and one indent per level,
-// empty objects and arrays kept as {} and [].
+// jenc appends JSON values to a byte slice, laid out as encoding/json's
+// Encoder lays them out: compact when indent is "", else one member per
+// line, each line after the first starting with prefix and one indent per
+// level, empty objects and arrays kept as {} and []. Its methods take the
+// slice and return it grown, as append does: the slice stays in the
+// callers' local variables, where growing it needs no write barrier.
 type jenc struct {
-	b      []byte
 	prefix string // before every line after the first, when indenting
 	indent string // one level of indentation; "" for compact output
 	depth  int    // open objects and arrays
@@ -36,104 +37,106 @@ type jenc struct {
 }
 
 // newline starts a line at the current depth.
-func (e *jenc) newline() {
-	e.b = append(e.b, '\n')
-	e.b = append(e.b, e.prefix...)
+func (e *jenc) newline(b []byte) []byte {
+	b = append(b, '\n')
+	b = append(b, e.prefix...)
 	for range e.depth {
-		e.b = append(e.b, e.indent...)
+		b = append(b, e.indent...)
 	}
+	return b
 }
 
 // next separates a member or element from the previous one.
-func (e *jenc) next() {
+func (e *jenc) next(b []byte) []byte {
 	if !e.empty {
-		e.b = append(e.b, ',')
+		b = append(b, ',')
 	}
 	e.empty = false
 	if e.indent != "" {
-		e.newline()
+		b = e.newline(b)
 	}
+	return b
 }
 
 // open starts an object ('{') or an array ('[').
-func (e *jenc) open(c byte) {
-	e.b = append(e.b, c)
+func (e *jenc) open(b []byte, c byte) []byte {
 	e.depth++
 	e.empty = true
+	return append(b, c)
 }
 
 // close ends the innermost object ('}') or array (']').
-func (e *jenc) close(c byte) {
+func (e *jenc) close(b []byte, c byte) []byte {
 	e.depth--
 	if !e.empty && e.indent != "" {
-		e.newline()
+		b = e.newline(b)
 	}
-	e.b = append(e.b, c)
 	e.empty = false
+	return append(b, c)
 }
 
 // key starts an object member: k is its quoted name and a colon,
 // `"id":`, with nothing in the name to escape.
-func (e *jenc) key(k string) {
+func (e *jenc) key(b []byte, k string) []byte {
 	if e.indent != "" {
-		e.next()
-		e.b = append(e.b, k...)
-		e.b = append(e.b, ' ')
-		return
+		b = e.next(b)
+		b = append(b, k...)
+		return append(b, ' ')
 	}
 	if !e.empty {
-		e.b = append(e.b, ',')
+		b = append(b, ',')
 	}
 	e.empty = false
-	e.b = append(e.b, k...)
+	return append(b, k...)
 }
 
 // keyString starts an object member whose name k may need escaping.
-func (e *jenc) keyString(k string) {
-	e.next()
-	e.b = appendJSONString(e.b, k, false)
-	e.colon()
+func (e *jenc) keyString(b []byte, k string) []byte {
+	b = e.next(b)
+	b = appendJSONString(b, k, false)
+	return e.colon(b)
 }
 
-func (e *jenc) colon() {
+func (e *jenc) colon(b []byte) []byte {
 	if e.indent != "" {
-		e.b = append(e.b, ':', ' ')
-	} else {
-		e.b = append(e.b, ':')
+		return append(b, ':', ' ')
 	}
+	return append(b, ':')
 }
 
-func (e *jenc) str(s string)  { e.b = appendJSONString(e.b, s, false) }
-func (e *jenc) int(n int64)   { e.b = strconv.AppendInt(e.b, n, 10) }
-func (e *jenc) uint(n uint64) { e.b = strconv.AppendUint(e.b, n, 10) }
-func (e *jenc) null()         { e.b = append(e.b, "null"...) }
-func (e *jenc) bool(v bool)   { e.b = strconv.AppendBool(e.b, v) }
+func (e *jenc) str(b []byte, s string) []byte { return appendJSONString(b, s, false) }
+func (e *jenc) int(b []byte, n int64) []byte  { return strconv.AppendInt(b, n, 10) }
+func (e *jenc) uint(b []byte, n uint64) []byte {
+	return strconv.AppendUint(b, n, 10)
+}
+func (e *jenc) null(b []byte) []byte         { return append(b, "null"...) }
+func (e *jenc) bool(b []byte, v bool) []byte { return strconv.AppendBool(b, v) }
 
 // seconds writes a duration in nanoseconds as seconds with six decimals.
-func (e *jenc) seconds(ns int64) { e.b = appendSeconds(e.b, ns) }
+func (e *jenc) seconds(b []byte, ns int64) []byte { return appendSeconds(b, ns) }
 
 // time writes Unix nanoseconds as an RFC 3339 string (see fmtTime).
-func (e *jenc) time(ns int64) {
-	e.b = append(e.b, '"')
-	e.b = appendTime(e.b, ns)
-	e.b = append(e.b, '"')
+func (e *jenc) time(b []byte, ns int64) []byte {
+	b = append(b, '"')
+	b = appendTime(b, ns)
+	return append(b, '"')
 }
 
 // addrPort writes an endpoint as a string (see reassembly.AddrPort.String).
-func (e *jenc) addrPort(a reassembly.AddrPort) {
-	e.b = append(e.b, '"')
-	e.b = appendAddrPort(e.b, a)
-	e.b = append(e.b, '"')
+func (e *jenc) addrPort(b []byte, a reassembly.AddrPort) []byte {
+	b = append(b, '"')
+	b = appendAddrPort(b, a)
+	return append(b, '"')
 }
 
 // intPair writes {"client": c, "server": s}.
-func (e *jenc) intPair(c, s int64) {
-	e.open('{')
-	e.key(`"client":`)
-	e.int(c)
-	e.key(`"server":`)
-	e.int(s)
-	e.close('}')
+func (e *jenc) intPair(b []byte, c, s int64) []byte {
+	b = e.open(b, '{')
+	b = e.key(b, `"client":`)
+	b = e.int(b, c)
+	b = e.key(b, `"server":`)
+	b = e.int(b, s)
+	return e.close(b, '}')
 }
 
 // appendFlow appends f as the json and ndjson outputs write a flow (the
@@ -144,148 +147,149 @@ func (e *jenc) intPair(c, s int64) {
 // have grown, except to name an input outside Options.Inputs or an
 // out-of-range class, state, vantage or closer ("Class(N)").
 func (w *Writer) appendFlow(dst []byte, f *analyzer.Flow, typ bool, prefix, indent string) []byte {
-	e := jenc{b: dst, prefix: prefix, indent: indent}
-	e.open('{')
+	e := jenc{prefix: prefix, indent: indent}
+	b := dst
+	b = e.open(b, '{')
 	if typ {
-		e.key(`"type":`)
-		e.str("flow")
+		b = e.key(b, `"type":`)
+		b = e.str(b, "flow")
 	}
-	e.key(`"id":`)
-	e.int(int64(f.ID))
-	e.key(`"stream":`)
-	e.int(int64(f.Stream))
-	e.key(`"client":`)
-	e.addrPort(f.Client)
-	e.key(`"community_id":`)
-	e.b = append(e.b, '"')
-	e.b = appendFlowCommunityID(e.b, f)
-	e.b = append(e.b, '"')
-	e.key(`"server":`)
-	e.addrPort(f.Server)
-	e.key(`"incarnation":`)
-	e.int(int64(f.Incarnation))
-	e.key(`"dir_guessed":`)
-	e.bool(f.DirGuessed)
-	e.key(`"class":`)
-	e.str(f.Class.String())
-	e.key(`"flags":`)
-	e.open('[')
+	b = e.key(b, `"id":`)
+	b = e.int(b, int64(f.ID))
+	b = e.key(b, `"stream":`)
+	b = e.int(b, int64(f.Stream))
+	b = e.key(b, `"client":`)
+	b = e.addrPort(b, f.Client)
+	b = e.key(b, `"community_id":`)
+	b = append(b, '"')
+	b = appendFlowCommunityID(b, f)
+	b = append(b, '"')
+	b = e.key(b, `"server":`)
+	b = e.addrPort(b, f.Server)
+	b = e.key(b, `"incarnation":`)
+	b = e.int(b, int64(f.Incarnation))
+	b = e.key(b, `"dir_guessed":`)
+	b = e.bool(b, f.DirGuessed)
+	b = e.key(b, `"class":`)
+	b = e.str(b, f.Class.String())
+	b = e.key(b, `"flags":`)
+	b = e.open(b, '[')
 	for i, n := range flagNames {
 		if uint16(f.Flags)&(1<<i) != 0 {
-			e.next()
-			e.str(n)
+			b = e.next(b)
+			b = e.str(b, n)
 		}
 	}
-	e.close(']')
-	e.key(`"active_closer":`)
-	e.str(f.ActiveCloser.String())
-	e.key(`"vantage":`)
-	e.str(f.Vantage.String())
-	e.key(`"vantage_why":`)
-	e.str(f.VantageWhy)
-	e.key(`"verdict":`)
-	e.str(f.Verdict)
-	e.key(`"first_frame":`)
-	w.appendCite(&e, f.First)
-	e.key(`"last_frame":`)
-	w.appendCite(&e, f.Last)
-	e.key(`"first_time":`)
-	e.time(f.FirstAt)
-	e.key(`"last_time":`)
-	e.time(f.LastAt)
-	e.key(`"duration":`)
-	e.seconds(f.LastAt - f.FirstAt)
-	e.key(`"packets":`)
-	e.intPair(f.Packets[0], f.Packets[1])
-	e.key(`"bytes":`)
-	e.open('{')
-	e.key(`"client":`)
-	e.uint(f.Bytes[0])
-	e.key(`"server":`)
-	e.uint(f.Bytes[1])
-	e.close('}')
-	e.key(`"final_state":`)
-	e.open('{')
-	e.key(`"client":`)
-	e.str(f.FinalState[0].String())
-	e.key(`"server":`)
-	e.str(f.FinalState[1].String())
-	e.close('}')
+	b = e.close(b, ']')
+	b = e.key(b, `"active_closer":`)
+	b = e.str(b, f.ActiveCloser.String())
+	b = e.key(b, `"vantage":`)
+	b = e.str(b, f.Vantage.String())
+	b = e.key(b, `"vantage_why":`)
+	b = e.str(b, f.VantageWhy)
+	b = e.key(b, `"verdict":`)
+	b = e.str(b, f.Verdict)
+	b = e.key(b, `"first_frame":`)
+	b = w.appendCite(b, &e, f.First)
+	b = e.key(b, `"last_frame":`)
+	b = w.appendCite(b, &e, f.Last)
+	b = e.key(b, `"first_time":`)
+	b = e.time(b, f.FirstAt)
+	b = e.key(b, `"last_time":`)
+	b = e.time(b, f.LastAt)
+	b = e.key(b, `"duration":`)
+	b = e.seconds(b, f.LastAt-f.FirstAt)
+	b = e.key(b, `"packets":`)
+	b = e.intPair(b, f.Packets[0], f.Packets[1])
+	b = e.key(b, `"bytes":`)
+	b = e.open(b, '{')
+	b = e.key(b, `"client":`)
+	b = e.uint(b, f.Bytes[0])
+	b = e.key(b, `"server":`)
+	b = e.uint(b, f.Bytes[1])
+	b = e.close(b, '}')
+	b = e.key(b, `"final_state":`)
+	b = e.open(b, '{')
+	b = e.key(b, `"client":`)
+	b = e.str(b, f.FinalState[0].String())
+	b = e.key(b, `"server":`)
+	b = e.str(b, f.FinalState[1].String())
+	b = e.close(b, '}')
 
-	e.key(`"time_wait":`)
-	e.open('[')
+	b = e.key(b, `"time_wait":`)
+	b = e.open(b, '[')
 	for side := analyzer.Client; side <= analyzer.Server; side++ {
 		if u := f.TimeWaitUntil[side]; u != 0 {
-			e.next()
-			e.open('{')
-			e.key(`"side":`)
-			e.str(side.String())
-			e.key(`"host":`)
-			e.addrPort(endpoint(f, side))
-			e.key(`"until":`)
-			e.time(u)
-			e.close('}')
+			b = e.next(b)
+			b = e.open(b, '{')
+			b = e.key(b, `"side":`)
+			b = e.str(b, side.String())
+			b = e.key(b, `"host":`)
+			b = e.addrPort(b, endpoint(f, side))
+			b = e.key(b, `"until":`)
+			b = e.time(b, u)
+			b = e.close(b, '}')
 		}
 	}
-	e.close(']')
+	b = e.close(b, ']')
 
-	e.key(`"stuck":`)
+	b = e.key(b, `"stuck":`)
 	if f.StuckFor > 0 {
 		side := f.StuckSide & 1
-		e.open('{')
-		e.key(`"side":`)
-		e.str(side.String())
-		e.key(`"host":`)
-		e.addrPort(endpoint(f, side))
-		e.key(`"state":`)
-		e.str(f.FinalState[side].String())
-		e.key(`"peer_state":`)
-		e.str(f.FinalState[side.Other()].String())
-		e.key(`"for":`)
-		e.seconds(f.StuckFor)
-		e.close('}')
+		b = e.open(b, '{')
+		b = e.key(b, `"side":`)
+		b = e.str(b, side.String())
+		b = e.key(b, `"host":`)
+		b = e.addrPort(b, endpoint(f, side))
+		b = e.key(b, `"state":`)
+		b = e.str(b, f.FinalState[side].String())
+		b = e.key(b, `"peer_state":`)
+		b = e.str(b, f.FinalState[side.Other()].String())
+		b = e.key(b, `"for":`)
+		b = e.seconds(b, f.StuckFor)
+		b = e.close(b, '}')
 	} else {
-		e.null()
+		b = e.null(b)
 	}
 
-	e.key(`"reset":`)
+	b = e.key(b, `"reset":`)
 	if r := f.Reset; r != nil {
-		e.open('{')
-		e.key(`"by":`)
-		e.str((r.By & 1).String())
-		e.key(`"frame":`)
-		w.appendCite(&e, r.Frame)
-		e.key(`"cause":`)
-		e.str(r.Cause)
-		e.key(`"evidence":`)
-		e.str(r.Evidence)
-		e.close('}')
+		b = e.open(b, '{')
+		b = e.key(b, `"by":`)
+		b = e.str(b, (r.By & 1).String())
+		b = e.key(b, `"frame":`)
+		b = w.appendCite(b, &e, r.Frame)
+		b = e.key(b, `"cause":`)
+		b = e.str(b, r.Cause)
+		b = e.key(b, `"evidence":`)
+		b = e.str(b, r.Evidence)
+		b = e.close(b, '}')
 	} else {
-		e.null()
+		b = e.null(b)
 	}
 
-	e.key(`"late_duplicate":`)
+	b = e.key(b, `"late_duplicate":`)
 	if d := f.LateDuplicate; d != nil {
-		e.open('{')
-		e.key(`"frame":`)
-		w.appendCite(&e, d.Frame)
-		e.key(`"from_incarnation":`)
-		e.int(int64(d.FromIncarnation))
-		e.key(`"answer":`)
-		e.str(d.Answer)
-		e.key(`"answer_frame":`)
+		b = e.open(b, '{')
+		b = e.key(b, `"frame":`)
+		b = w.appendCite(b, &e, d.Frame)
+		b = e.key(b, `"from_incarnation":`)
+		b = e.int(b, int64(d.FromIncarnation))
+		b = e.key(b, `"answer":`)
+		b = e.str(b, d.Answer)
+		b = e.key(b, `"answer_frame":`)
 		if d.AnswerFrame != nil {
-			w.appendCite(&e, *d.AnswerFrame)
+			b = w.appendCite(b, &e, *d.AnswerFrame)
 		} else {
-			e.null()
+			b = e.null(b)
 		}
-		e.close('}')
+		b = e.close(b, '}')
 	} else {
-		e.null()
+		b = e.null(b)
 	}
 
-	e.key(`"decisive":`)
-	e.open('{')
+	b = e.key(b, `"decisive":`)
+	b = e.open(b, '{')
 	if len(f.Decisive) > 0 {
 		keys := w.jsonKeys[:0]
 		for k := range f.Decisive {
@@ -293,72 +297,72 @@ func (w *Writer) appendFlow(dst []byte, f *analyzer.Flow, typ bool, prefix, inde
 		}
 		slices.Sort(keys) // encoding/json sorts map keys by their bytes
 		for _, k := range keys {
-			e.keyString(k)
-			w.appendCite(&e, f.Decisive[k])
+			b = e.keyString(b, k)
+			b = w.appendCite(b, &e, f.Decisive[k])
 		}
 		clear(keys)
 		w.jsonKeys = keys[:0]
 	}
-	e.close('}')
+	b = e.close(b, '}')
 
-	e.key(`"events":`)
-	e.open('[')
+	b = e.key(b, `"events":`)
+	b = e.open(b, '[')
 	for i := range f.Events {
-		e.next()
-		w.appendEvent(&e, &f.Events[i])
+		b = e.next(b)
+		b = w.appendEvent(b, &e, &f.Events[i])
 	}
-	e.close(']')
-	e.close('}')
-	return e.b
+	b = e.close(b, ']')
+	b = e.close(b, '}')
+	return b
 }
 
 // appendEvent writes one timeline event.
-func (w *Writer) appendEvent(e *jenc, ev *analyzer.Event) {
-	e.open('{')
-	e.key(`"frame":`)
-	e.int(ev.Frame)
-	e.key(`"file":`)
-	e.b = w.appendInputName(e.b, ev.File)
-	e.key(`"time":`)
-	e.time(ev.At)
-	e.key(`"rel":`)
-	e.seconds(ev.Rel)
-	e.key(`"direction":`)
-	e.str(direction(ev.From))
-	e.key(`"flags":`)
-	e.b = append(e.b, '"')
-	e.b = appendTCPFlags(e.b, ev.Flags)
-	e.b = append(e.b, '"')
-	e.key(`"seq":`)
-	e.uint(uint64(ev.Seq))
-	e.key(`"ack":`)
-	e.uint(uint64(ev.Ack))
-	e.key(`"len":`)
-	e.uint(uint64(ev.Len))
-	e.key(`"win":`)
-	e.uint(uint64(ev.Win))
+func (w *Writer) appendEvent(b []byte, e *jenc, ev *analyzer.Event) []byte {
+	b = e.open(b, '{')
+	b = e.key(b, `"frame":`)
+	b = e.int(b, ev.Frame)
+	b = e.key(b, `"file":`)
+	b = w.appendInputName(b, ev.File)
+	b = e.key(b, `"time":`)
+	b = e.time(b, ev.At)
+	b = e.key(b, `"rel":`)
+	b = e.seconds(b, ev.Rel)
+	b = e.key(b, `"direction":`)
+	b = e.str(b, direction(ev.From))
+	b = e.key(b, `"flags":`)
+	b = append(b, '"')
+	b = appendTCPFlags(b, ev.Flags)
+	b = append(b, '"')
+	b = e.key(b, `"seq":`)
+	b = e.uint(b, uint64(ev.Seq))
+	b = e.key(b, `"ack":`)
+	b = e.uint(b, uint64(ev.Ack))
+	b = e.key(b, `"len":`)
+	b = e.uint(b, uint64(ev.Len))
+	b = e.key(b, `"win":`)
+	b = e.uint(b, uint64(ev.Win))
 	if ev.TSval != 0 {
-		e.key(`"tsval":`)
-		e.uint(uint64(ev.TSval))
+		b = e.key(b, `"tsval":`)
+		b = e.uint(b, uint64(ev.TSval))
 	}
 	if ev.TSecr != 0 {
-		e.key(`"tsecr":`)
-		e.uint(uint64(ev.TSecr))
+		b = e.key(b, `"tsecr":`)
+		b = e.uint(b, uint64(ev.TSecr))
 	}
-	e.key(`"notes":`)
-	e.open('[')
+	b = e.key(b, `"notes":`)
+	b = e.open(b, '[')
 	for _, n := range ev.Notes {
-		e.next()
-		e.str(n)
+		b = e.next(b)
+		b = e.str(b, n)
 	}
-	e.close(']')
-	e.key(`"client_state":`)
-	e.str(ev.Client.String())
-	e.key(`"server_state":`)
-	e.str(ev.Server.String())
-	e.key(`"elided":`)
-	e.int(int64(ev.Elided))
-	e.close('}')
+	b = e.close(b, ']')
+	b = e.key(b, `"client_state":`)
+	b = e.str(b, ev.Client.String())
+	b = e.key(b, `"server_state":`)
+	b = e.str(b, ev.Server.String())
+	b = e.key(b, `"elided":`)
+	b = e.int(b, int64(ev.Elided))
+	return e.close(b, '}')
 }
 
 // appendInputName appends the name of input i as a JSON string. The names
@@ -380,21 +384,19 @@ func (w *Writer) appendInputName(dst []byte, i int) []byte {
 // "FILE:FRAME" string with several (a number again when FILE is empty),
 // null for an unknown frame. The string is escaped as json.Marshal escapes
 // it, HTML characters included, as the reflection-based encoder did.
-func (w *Writer) appendCite(e *jenc, r analyzer.FrameRef) {
+func (w *Writer) appendCite(b []byte, e *jenc, r analyzer.FrameRef) []byte {
 	if r.Frame <= 0 {
-		e.null()
-		return
+		return e.null(b)
 	}
 	if w.multi() {
 		if name := w.inputName(r.File); name != "" {
-			e.b = appendJSONString(e.b, name, true)
-			e.b[len(e.b)-1] = ':' // replaces the closing quote
-			e.b = strconv.AppendInt(e.b, r.Frame, 10)
-			e.b = append(e.b, '"')
-			return
+			b = appendJSONString(b, name, true)
+			b[len(b)-1] = ':' // replaces the closing quote
+			b = strconv.AppendInt(b, r.Frame, 10)
+			return append(b, '"')
 		}
 	}
-	e.int(r.Frame)
+	return e.int(b, r.Frame)
 }
 
 // appendTCPFlags appends f as reassembly.Flags.String writes it.
@@ -432,9 +434,59 @@ func appendAddrPort(dst []byte, a reassembly.AddrPort) []byte {
 	return strconv.AppendUint(dst, uint64(a.Port), 10)
 }
 
-// appendTime appends Unix nanoseconds as fmtTime writes them.
+// appendTime appends Unix nanoseconds as fmtTime writes them: as
+// time.Time.AppendFormat writes them in UTC with time.RFC3339Nano, which
+// it calls for times before 1970 (an int64 of nanoseconds ends in 2262).
 func appendTime(dst []byte, ns int64) []byte {
-	return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+	if ns < 0 {
+		return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	secs, frac := ns/1e9, ns%1e9
+	days, sod := secs/86400, secs%86400
+	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	y := yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	var b [30]byte
+	put2 := func(i int, v int64) { b[i], b[i+1] = byte('0'+v/10), byte('0'+v%10) }
+	put2(0, y/100)
+	put2(2, y%100)
+	b[4] = '-'
+	put2(5, m)
+	b[7] = '-'
+	put2(8, d)
+	b[10] = 'T'
+	put2(11, sod/3600)
+	b[13] = ':'
+	put2(14, sod/60%60)
+	b[16] = ':'
+	put2(17, sod%60)
+	n := 19
+	if frac != 0 {
+		b[n] = '.'
+		for i := 9; i > 0; i-- {
+			b[n+i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n += 10
+		for b[n-1] == '0' {
+			n--
+		}
+	}
+	b[n] = 'Z'
+	return append(dst, b[:n+1]...)
 }
 
 // appendSeconds appends ns nanoseconds as seconds rounded to the
