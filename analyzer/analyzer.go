@@ -51,8 +51,9 @@ type Analyzer struct {
 	// settle window, oldest first: [0] those with the short window, [1]
 	// the rest (see settleAfter).
 	settleQ [2]fifo
-	now     int64 // latest capture time seen
-	scratch Flow  // a verdict being computed; see settle
+	now     int64  // latest capture time seen
+	scratch Flow   // a verdict being computed; see settle
+	pkBuf   []byte // reused by pack
 	nextID  int
 	stats   Stats
 }
@@ -352,17 +353,23 @@ func (a *Analyzer) expire() {
 // emitNow emits f's verdict. The flow may stay in its tuple afterwards, to
 // number the incarnations that follow and to attribute late duplicates.
 func (a *Analyzer) emitNow(f *flow) {
-	f.emitted = true
-	a.stats.OpenFlows--
-	res := f.res
+	var res *Flow
 	switch {
-	case res != nil:
+	case f.pk != "":
+		res = unpackFlow([]byte(f.pk))
+		f.pk = ""
 	case f.hasSum:
 		res = f.rebuild()
 	default:
 		res = f.result()
 	}
-	f.res = nil
+	a.emitResult(f, res)
+}
+
+// emitResult emits res as f's verdict.
+func (a *Analyzer) emitResult(f *flow, res *Flow) {
+	f.emitted = true
+	a.stats.OpenFlows--
 	a.emit(res)
 }
 

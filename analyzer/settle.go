@@ -26,9 +26,9 @@ func (f *flow) settle() {
 	f.d = nil
 	switch {
 	case f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait:
-		f.res = new(Flow)
-		*f.res = *out
-		a.emitNow(f)
+		res := new(Flow)
+		*res = *out
+		a.emitResult(f, res)
 	case out.Verdict == "" && out.Events == nil && out.Decisive == nil && out.VantageWhy == "" &&
 		out.Reset == nil && out.LateDuplicate == nil && out.StuckFor == 0:
 		// Nothing beyond the core and the summary: keep only those until
@@ -36,10 +36,15 @@ func (f *flow) settle() {
 		f.sum = summary{class: out.Class, closer: out.ActiveCloser, vantage: out.Vantage, flags: out.Flags}
 		f.hasSum = true
 	default:
-		f.res = new(Flow)
-		*f.res = *out
+		f.pk = a.pack(out)
 	}
 	*out = Flow{}
+}
+
+// pack returns the packed form of r (see packFlow).
+func (a *Analyzer) pack(r *Flow) string {
+	a.pkBuf = packFlow(a.pkBuf[:0], r)
+	return string(a.pkBuf)
 }
 
 // summary is the verdict of a settled flow whose Flow holds nothing that
@@ -63,8 +68,10 @@ func (f *flow) rebuild() *Flow {
 func (f *flow) setFlag(fl Flag) {
 	f.flags.Set(fl)
 	f.sum.flags.Set(fl)
-	if f.res != nil {
-		f.res.Flags.Set(fl)
+	if f.pk != "" {
+		r := unpackFlow([]byte(f.pk))
+		r.Flags.Set(fl)
+		f.pk = f.a.pack(r)
 	}
 }
 
@@ -75,30 +82,43 @@ func (f *flow) setFlag(fl Flag) {
 func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	from := f.sideOf(src)
 	to := from.Other()
+	var r *Flow // the verdict in full, when it is kept packed
+	if f.pk != "" {
+		r = unpackFlow([]byte(f.pk))
+		defer func() {
+			f.sync(r)
+			f.pk = f.a.pack(r)
+		}()
+	}
 	if f.isCopy(s, from) {
 		if f.copies < math.MaxInt32 { // saturates; no real capture gets there
 			f.copies++
 		}
-		f.sync()
 		return
 	}
 	hs, hr := &f.h[from], &f.h[to]
 	quiet := s.At - f.lastAt
 	f.touch(s)
 	kind := hs.Sent(s, hr.Win, hr.Started)
-	defer f.sync()
+	set := func(fl Flag) {
+		f.flags.Set(fl)
+		f.sum.flags.Set(fl)
+		if r != nil {
+			r.Flags.Set(fl)
+		}
+	}
 	fn := f.a.cfg.FrameName
 	ref := FrameRef{File: s.File, Frame: s.Frame}
 	switch {
 	case s.Flags&reassembly.FlagRST != 0:
 		if f.st[to] == StateTimeWait {
-			f.setFlag(FlagRSTInTimeWait)
-			f.amend("an RST from the %s (frame %s) ended the %s's TIME_WAIT early", from, fn(ref), to)
+			set(FlagRSTInTimeWait)
+			amend(r, "an RST from the %s (frame %s) ended the %s's TIME_WAIT early", from, fn(ref), to)
 		}
 		f.st[from], f.st[to] = StateClosed, StateClosed
 	case kind&reassembly.KindFINRetransmit != 0:
-		f.setFlag(FlagFINRetransmit)
-		f.amend("the %s sent its FIN again (frame %s) after %s of silence", from, fn(ref), dur(quiet))
+		set(FlagFINRetransmit)
+		amend(r, "the %s sent its FIN again (frame %s) after %s of silence", from, fn(ref), dur(quiet))
 	case s.Flags&reassembly.FlagACK != 0 && f.st[from] == StateTimeWait && hr.AckedFIN(s.Ack):
 		// RFC 9293 §3.10.7.4: the re-ACK of a retransmitted FIN restarts
 		// the 2 MSL timer.
@@ -106,23 +126,19 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	}
 }
 
-// sync brings the kept Flow of a settled flow up to date with its core
-// (a Flow rebuilt at emission is anyway).
-func (f *flow) sync() {
-	r := f.res
-	if r == nil {
-		return
-	}
+// sync brings r, the kept verdict of a settled flow, up to date with the
+// core (a Flow rebuilt at emission is anyway).
+func (f *flow) sync(r *Flow) {
 	var c Flow
 	f.core(&c)
 	r.Last, r.LastAt, r.Packets, r.Bytes = c.Last, c.LastAt, c.Packets, c.Bytes
 	r.FinalState, r.TimeWaitUntil, r.CaptureCopies = c.FinalState, c.TimeWaitUntil, c.CaptureCopies
 }
 
-// amend adds a clause to a settled flow's verdict (when it has one).
-func (f *flow) amend(format string, args ...any) {
-	if f.res == nil || f.res.Verdict == "" {
+// amend adds a clause to a settled flow's verdict r (when it has one).
+func amend(r *Flow, format string, args ...any) {
+	if r == nil || r.Verdict == "" {
 		return
 	}
-	f.res.Verdict = strings.TrimSuffix(f.res.Verdict, ".") + "; " + fmt.Sprintf(format, args...) + "."
+	r.Verdict = strings.TrimSuffix(r.Verdict, ".") + "; " + fmt.Sprintf(format, args...) + "."
 }

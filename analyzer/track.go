@@ -124,10 +124,6 @@ type flow struct {
 	first, last     FrameRef
 	firstAt, lastAt int64
 
-	ttl     [2]uint8
-	ttlSeen [2]bool
-	pktType [2]uint8
-
 	firstClose Side // side of the first FIN or RST
 	closing    bool // a FIN or RST has been seen
 	refused    bool
@@ -142,12 +138,12 @@ type flow struct {
 	copies int32
 
 	// d holds the evidence and the timeline. A closed flow that has been
-	// quiet for settleWindow is settled: its verdict is computed into res
-	// and d is recycled, so that the flows waiting out TIME_WAIT stay
-	// small; later segments only amend res (see addSettled).
+	// quiet for its settle window is settled: its verdict is computed into
+	// sum or pk and d is recycled, so that the flows waiting out TIME_WAIT
+	// stay small; later segments only amend the verdict (see addSettled).
 	d      *detail
-	res    *Flow
-	sum    summary // the verdict when res is not kept (hasSum)
+	pk     string  // the full verdict of a settled flow, packed (see packFlow)
+	sum    summary // the verdict when nothing beyond it and the core is wanted (hasSum)
 	hasSum bool
 
 	queued, emitted, atEnd bool
@@ -160,6 +156,9 @@ type flow struct {
 type detail struct {
 	// Handshake, for vantage and refused.
 	syn, synAck, hsAck segRef
+	ttl                [2]uint8 // of each side's first segment
+	ttlSeen            [2]bool
+	pktType            [2]uint8 // link-layer direction of each side's first segment
 
 	// Close evidence, per side.
 	fin       [2]segRef // first transmission of the side's FIN
@@ -418,9 +417,9 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		return
 	}
 	f.touch(s)
-	if !f.ttlSeen[from] {
-		f.ttlSeen[from], f.ttl[from] = true, s.TTL
-		f.pktType[from] = s.PktType
+	if !f.d.ttlSeen[from] {
+		f.d.ttlSeen[from], f.d.ttl[from] = true, s.TTL
+		f.d.pktType[from] = s.PktType
 	}
 	var n note
 	kind := hs.Sent(s, hr.Win, hr.Started)

@@ -29,9 +29,9 @@ const (
 //     initial TTL (64, 128 or 255).
 func (f *flow) vantage() (Vantage, vantageReason) {
 	switch {
-	case f.ttlSeen[Client] && f.pktType[Client] == reassembly.PktOutgoing:
+	case f.d.ttlSeen[Client] && f.d.pktType[Client] == reassembly.PktOutgoing:
 		return VantageClient, whyLinkClient
-	case f.ttlSeen[Server] && f.pktType[Server] == reassembly.PktOutgoing:
+	case f.d.ttlSeen[Server] && f.d.pktType[Server] == reassembly.PktOutgoing:
 		return VantageServer, whyLinkServer
 	}
 	if d1, d2, ok := f.handshakeTimes(); ok {
@@ -47,11 +47,11 @@ func (f *flow) vantage() (Vantage, vantageReason) {
 			return VantageMiddle, whyHandshake
 		}
 	}
-	ci, si := f.ttlSeen[Client] && initialTTL(f.ttl[Client]), f.ttlSeen[Server] && initialTTL(f.ttl[Server])
+	ci, si := f.d.ttlSeen[Client] && initialTTL(f.d.ttl[Client]), f.d.ttlSeen[Server] && initialTTL(f.d.ttl[Server])
 	switch {
-	case ci && f.ttlSeen[Server] && !si:
+	case ci && f.d.ttlSeen[Server] && !si:
 		return VantageClient, whyTTLClient
-	case si && f.ttlSeen[Client] && !ci:
+	case si && f.d.ttlSeen[Client] && !ci:
 		return VantageServer, whyTTLServer
 	}
 	if _, _, ok := f.handshakeTimes(); ok {
@@ -84,9 +84,9 @@ func (f *flow) vantageWhy(v Vantage, r vantageReason) string {
 		}
 		return s
 	case whyTTLClient:
-		return fmt.Sprintf("the client's TTL %d is an initial value, the server's %d is not", f.ttl[Client], f.ttl[Server])
+		return fmt.Sprintf("the client's TTL %d is an initial value, the server's %d is not", f.d.ttl[Client], f.d.ttl[Server])
 	case whyTTLServer:
-		return fmt.Sprintf("the server's TTL %d is an initial value, the client's %d is not", f.ttl[Server], f.ttl[Client])
+		return fmt.Sprintf("the server's TTL %d is an initial value, the client's %d is not", f.d.ttl[Server], f.d.ttl[Client])
 	case whyInconclusive:
 		d1, d2, _ := f.handshakeTimes()
 		return fmt.Sprintf("SYN→SYN/ACK took %s and SYN/ACK→ACK %s, too close or too short to tell, and no link direction or TTL difference", dur(d1), dur(d2))

@@ -1,0 +1,268 @@
+package analyzer
+
+import (
+	"encoding/binary"
+
+	"teardown/reassembly"
+)
+
+// A settled flow that waits out TIME_WAIT with its full verdict (sentence,
+// timeline, decisive frames: a renderer wants them) keeps that Flow packed
+// into one pointer-free byte slice: varints, frame times as deltas, and
+// strings inline. It is about a quarter of the Flow with its slices, map
+// and strings, and the garbage collector does not scan it. The rare late
+// segment that amends it unpacks and packs it again (see addSettled).
+
+// packFlow appends the packed form of f to b.
+func packFlow(b []byte, f *Flow) []byte {
+	b = binary.AppendVarint(b, int64(f.ID))
+	b = binary.AppendVarint(b, int64(f.Stream))
+	b = binary.AppendVarint(b, int64(f.Incarnation))
+	b = packAddrPort(b, f.Client)
+	b = packAddrPort(b, f.Server)
+	b = append(b, packBool(f.DirGuessed), byte(f.Class), byte(f.ActiveCloser), byte(f.Vantage),
+		byte(f.StuckSide), byte(f.FinalState[0]), byte(f.FinalState[1]))
+	b = binary.AppendUvarint(b, uint64(f.Flags))
+	b = packString(b, f.VantageWhy)
+	b = packString(b, f.Verdict)
+	b = binary.AppendVarint(b, f.TimeWaitUntil[0])
+	b = binary.AppendVarint(b, f.TimeWaitUntil[1])
+	b = binary.AppendVarint(b, f.StuckFor)
+	b = packRef(b, f.First)
+	b = packRef(b, f.Last)
+	b = binary.AppendVarint(b, f.FirstAt)
+	b = binary.AppendVarint(b, f.LastAt-f.FirstAt)
+	b = binary.AppendVarint(b, int64(f.CaptureCopies))
+	b = binary.AppendVarint(b, f.Packets[0])
+	b = binary.AppendVarint(b, f.Packets[1])
+	b = binary.AppendUvarint(b, f.Bytes[0])
+	b = binary.AppendUvarint(b, f.Bytes[1])
+
+	b = packLen(b, f.Decisive == nil, len(f.Decisive))
+	for name, r := range f.Decisive {
+		b = packString(b, name)
+		b = packRef(b, r)
+	}
+
+	b = packLen(b, f.Events == nil, len(f.Events))
+	at := f.FirstAt
+	for i := range f.Events {
+		e := &f.Events[i]
+		b = packRef(b, e.FrameRef)
+		b = binary.AppendVarint(b, e.At-at)
+		at = e.At
+		b = binary.AppendVarint(b, e.Rel)
+		b = append(b, byte(e.From), byte(e.Flags), packBool(e.HasTS), byte(e.Client), byte(e.Server))
+		b = binary.AppendUvarint(b, uint64(e.Seq))
+		b = binary.AppendUvarint(b, uint64(e.Ack))
+		b = binary.AppendUvarint(b, uint64(e.Len))
+		b = binary.AppendUvarint(b, uint64(e.Win))
+		b = binary.AppendUvarint(b, uint64(e.TSval))
+		b = binary.AppendUvarint(b, uint64(e.TSecr))
+		b = binary.AppendVarint(b, int64(e.Elided))
+		b = packLen(b, e.Notes == nil, len(e.Notes))
+		for _, n := range e.Notes {
+			b = packString(b, n)
+		}
+	}
+
+	if r := f.Reset; r == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1, byte(r.By))
+		b = packRef(b, r.Frame)
+		b = packString(b, r.Cause)
+		b = packString(b, r.Evidence)
+	}
+	if ld := f.LateDuplicate; ld == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = packRef(b, ld.Frame)
+		b = binary.AppendVarint(b, int64(ld.FromIncarnation))
+		b = packString(b, ld.Answer)
+		if ld.AnswerFrame == nil {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			b = packRef(b, *ld.AnswerFrame)
+		}
+	}
+	return b
+}
+
+func packBool(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func packAddrPort(b []byte, a reassembly.AddrPort) []byte {
+	b = append(b, a.Addr[:]...)
+	return binary.BigEndian.AppendUint16(b, a.Port)
+}
+
+func packString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func packRef(b []byte, r FrameRef) []byte {
+	b = binary.AppendVarint(b, int64(r.File))
+	return binary.AppendVarint(b, r.Frame)
+}
+
+// packLen writes a length that keeps nil apart from empty: 0 for nil, n+1
+// for n elements.
+func packLen(b []byte, isNil bool, n int) []byte {
+	if isNil {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(n)+1)
+}
+
+// unpacker reads what packFlow wrote. The bytes are the analyzer's own, so
+// a short read is a bug; it yields zero values rather than a panic.
+type unpacker struct {
+	b []byte
+}
+
+func (u *unpacker) varint() int64 {
+	v, n := binary.Varint(u.b)
+	if n <= 0 {
+		u.b = nil
+		return 0
+	}
+	u.b = u.b[n:]
+	return v
+}
+
+func (u *unpacker) uvarint() uint64 {
+	v, n := binary.Uvarint(u.b)
+	if n <= 0 {
+		u.b = nil
+		return 0
+	}
+	u.b = u.b[n:]
+	return v
+}
+
+func (u *unpacker) byte() byte {
+	if len(u.b) == 0 {
+		return 0
+	}
+	c := u.b[0]
+	u.b = u.b[1:]
+	return c
+}
+
+func (u *unpacker) bytes(n int) []byte {
+	if n > len(u.b) {
+		n = len(u.b)
+	}
+	p := u.b[:n]
+	u.b = u.b[n:]
+	return p
+}
+
+func (u *unpacker) string() string { return string(u.bytes(int(u.uvarint()))) }
+
+func (u *unpacker) addrPort() reassembly.AddrPort {
+	var a reassembly.AddrPort
+	copy(a.Addr[:], u.bytes(16))
+	if p := u.bytes(2); len(p) == 2 {
+		a.Port = binary.BigEndian.Uint16(p)
+	}
+	return a
+}
+
+func (u *unpacker) ref() FrameRef {
+	return FrameRef{File: int(u.varint()), Frame: u.varint()}
+}
+
+// len reads a packLen length; ok is false for nil.
+func (u *unpacker) len() (n int, ok bool) {
+	v := u.uvarint()
+	if v == 0 {
+		return 0, false
+	}
+	return int(v - 1), true
+}
+
+// unpackFlow rebuilds the Flow that packFlow packed into b.
+func unpackFlow(b []byte) *Flow {
+	u := &unpacker{b: b}
+	f := &Flow{
+		ID:          int(u.varint()),
+		Stream:      int(u.varint()),
+		Incarnation: int(u.varint()),
+		Client:      u.addrPort(),
+		Server:      u.addrPort(),
+	}
+	f.DirGuessed = u.byte() == 1
+	f.Class, f.ActiveCloser, f.Vantage = Class(u.byte()), Closer(u.byte()), Vantage(u.byte())
+	f.StuckSide = Side(u.byte())
+	f.FinalState[0], f.FinalState[1] = State(u.byte()), State(u.byte())
+	f.Flags = Flags(u.uvarint())
+	f.VantageWhy = u.string()
+	f.Verdict = u.string()
+	f.TimeWaitUntil[0], f.TimeWaitUntil[1] = u.varint(), u.varint()
+	f.StuckFor = u.varint()
+	f.First, f.Last = u.ref(), u.ref()
+	f.FirstAt = u.varint()
+	f.LastAt = f.FirstAt + u.varint()
+	f.CaptureCopies = int(u.varint())
+	f.Packets[0], f.Packets[1] = u.varint(), u.varint()
+	f.Bytes[0], f.Bytes[1] = u.uvarint(), u.uvarint()
+
+	if n, ok := u.len(); ok {
+		f.Decisive = make(map[string]FrameRef, n)
+		for range n {
+			name := u.string()
+			f.Decisive[name] = u.ref()
+		}
+	}
+
+	if n, ok := u.len(); ok {
+		f.Events = make([]Event, n)
+		at := f.FirstAt
+		for i := range f.Events {
+			e := &f.Events[i]
+			e.FrameRef = u.ref()
+			e.At = at + u.varint()
+			at = e.At
+			e.Rel = u.varint()
+			e.From, e.Flags, e.HasTS = Side(u.byte()), reassembly.Flags(u.byte()), u.byte() == 1
+			e.Client, e.Server = State(u.byte()), State(u.byte())
+			e.Seq, e.Ack = uint32(u.uvarint()), uint32(u.uvarint())
+			e.Len, e.Win = uint32(u.uvarint()), uint32(u.uvarint())
+			e.TSval, e.TSecr = uint32(u.uvarint()), uint32(u.uvarint())
+			e.Elided = int(u.varint())
+			if m, ok := u.len(); ok {
+				e.Notes = make([]string, m)
+				for j := range e.Notes {
+					e.Notes[j] = u.string()
+				}
+			}
+		}
+	}
+
+	if u.byte() == 1 {
+		r := &ResetInfo{By: Side(u.byte())}
+		r.Frame = u.ref()
+		r.Cause = u.string()
+		r.Evidence = u.string()
+		f.Reset = r
+	}
+	if u.byte() == 1 {
+		ld := &LateDupInfo{Frame: u.ref(), FromIncarnation: int(u.varint())}
+		ld.Answer = u.string()
+		if u.byte() == 1 {
+			r := u.ref()
+			ld.AnswerFrame = &r
+		}
+		f.LateDuplicate = ld
+	}
+	return f
+}
