@@ -579,6 +579,19 @@ func appendJSONString(dst []byte, s string, html bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of printable ASCII without '"' and '\\' (nor HTML
+		// characters) are copied as they are: skip them eight bytes at a
+		// time.
+		for !html && i+8 <= len(s) {
+			x := load8(s, i)
+			if !printable8(x) || hasByte8(x, '"') || hasByte8(x, '\\') {
+				break
+			}
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if safe[c] {
 			i++

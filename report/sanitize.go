@@ -31,10 +31,38 @@ func appendSanitized(b []byte, s string) []byte {
 // safePrefix returns the length of the printable ASCII prefix of s.
 func safePrefix(s string) int {
 	i := 0
+	for i+8 <= len(s) && printable8(load8(s, i)) {
+		i += 8
+	}
 	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
 		i++
 	}
 	return i
+}
+
+// Eight bytes at a time: swar1 has 1, swarHigh 0x80 in every byte.
+const (
+	swar1    = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// load8 returns s[i:i+8] as a little-endian integer.
+func load8(s string, i int) uint64 {
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// printable8 reports whether the eight bytes in x are all printable ASCII
+// (0x20 to 0x7e). It may say false for some that are.
+func printable8(x uint64) bool {
+	return ((x-0x20*swar1)|(x+swar1)|x)&swarHigh == 0
+}
+
+// hasByte8 reports whether one of the eight bytes in x is c. It may say
+// true for some that are not (only after one that is).
+func hasByte8(x uint64, c byte) bool {
+	v := x ^ (swar1 * uint64(c))
+	return (v-swar1)&^v&swarHigh != 0
 }
 
 // appendSanitizedFrom appends Sanitize(s) to b, given that s[:i] is

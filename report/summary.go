@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 
@@ -118,12 +119,8 @@ func endpoint(f *analyzer.Flow, side analyzer.Side) reassembly.AddrPort {
 	return f.Server
 }
 
+// compareAddrPort orders endpoints as reassembly.AddrPort.Less does: by
+// address bytes, then port.
 func compareAddrPort(a, b reassembly.AddrPort) int {
-	if a.Less(b) {
-		return -1
-	}
-	if b.Less(a) {
-		return 1
-	}
-	return 0
+	return cmp.Or(bytes.Compare(a.Addr[:], b.Addr[:]), cmp.Compare(a.Port, b.Port))
 }
