@@ -81,12 +81,11 @@ type FindingItem struct {
 type interval struct{ start, end int64 }
 
 // findings accumulates, while flows stream through, what the findings
-// (and, for html, the plots) need. It keeps no Flow, and, except for the
-// port-pressure peaks and the html plots, nothing per flow: counters per
-// host, endpoint or cause, and the smallest flow ids of each. Its size is
-// bounded by the distinct hosts and endpoints, the TIME_WAIT sockets of
-// the last two TIME_WAIT lengths of capture time, and the port
-// occupancy spans (see ports).
+// (and, for html, the plots) need. It keeps no Flow: counters per host,
+// endpoint or cause, the smallest flow ids of each, and the TIME_WAIT
+// spans of the last two TIME_WAIT lengths of capture time. The one thing
+// it keeps per flow is the port occupancy span, 16 bytes (see portPair);
+// the html plots keep the TIME_WAIT spans and close times too.
 type findings struct {
 	timeWait time.Duration
 	plots    bool  // keep what the html plots draw
@@ -247,11 +246,11 @@ type portKey struct {
 }
 
 // portPair is the port occupancy between a client address and a server
-// endpoint: every span, as the peak time can be anywhere in the capture.
-// A flow that the analyzer emits late (a long connection, one reported
-// after an idle timeout) raises the count over its whole life, so the
-// exact peak and its first time need every span: they are kept as two
-// sorted-at-the-end int64s per flow.
+// endpoint: the start and end of every flow's span. Unlike TIME_WAIT
+// spans, these cannot be swept as capture time advances: a flow the
+// analyzer emits late (a long connection, one reported after an idle
+// timeout) raises the count over its whole life, so it can move the
+// exact peak, and its first time, to any point of the capture.
 type portPair struct {
 	idGroup
 	starts, ends []int64
