@@ -40,29 +40,34 @@ func packFlow(b []byte, f *Flow) []byte {
 
 	b = packLen(b, f.Decisive == nil, len(f.Decisive))
 	for name, r := range f.Decisive {
-		b = packString(b, name)
-		b = packRef(b, r)
+		b = packWord(b, decisiveNames[:], name)
+		b = packRef(b, FrameRef{File: r.File, Frame: r.Frame - f.First.Frame})
 	}
 
 	b = packLen(b, f.Events == nil, len(f.Events))
-	at := f.FirstAt
+	// Each event relative to the one before: frame, time and timestamps
+	// then take a byte or two.
+	at, frame := f.FirstAt, f.First.Frame
+	var tsval, tsecr uint32
 	for i := range f.Events {
 		e := &f.Events[i]
-		b = packRef(b, e.FrameRef)
+		b = packRef(b, FrameRef{File: e.File, Frame: e.Frame - frame})
+		frame = e.Frame
 		b = binary.AppendVarint(b, e.At-at)
 		at = e.At
-		b = binary.AppendVarint(b, e.Rel)
+		b = binary.AppendVarint(b, e.Rel-(e.At-f.FirstAt))
 		b = append(b, byte(e.From), byte(e.Flags), packBool(e.HasTS), byte(e.Client), byte(e.Server))
 		b = binary.AppendUvarint(b, uint64(e.Seq))
 		b = binary.AppendUvarint(b, uint64(e.Ack))
 		b = binary.AppendUvarint(b, uint64(e.Len))
 		b = binary.AppendUvarint(b, uint64(e.Win))
-		b = binary.AppendUvarint(b, uint64(e.TSval))
-		b = binary.AppendUvarint(b, uint64(e.TSecr))
+		b = binary.AppendVarint(b, int64(int32(e.TSval-tsval)))
+		b = binary.AppendVarint(b, int64(int32(e.TSecr-tsecr)))
+		tsval, tsecr = e.TSval, e.TSecr
 		b = binary.AppendVarint(b, int64(e.Elided))
 		b = packLen(b, e.Notes == nil, len(e.Notes))
 		for _, n := range e.Notes {
-			b = packString(b, n)
+			b = packWord(b, noteWords[:], n)
 		}
 	}
 
@@ -89,6 +94,26 @@ func packFlow(b []byte, f *Flow) []byte {
 		}
 	}
 	return b
+}
+
+// decisiveNames are the names resultInto gives decisive frames.
+var decisiveNames = [...]string{"syn", "synack", "client_fin", "server_fin", "first_fin", "second_fin",
+	"final_ack", "retransmitted_fin", "rst", "dsack", "old_segment", "answer"}
+
+// noteWords are the timeline notes: noteText, and those markLoss adds.
+var noteWords = [len(noteText) + 2]string(append(noteText[:len(noteText):len(noteText)],
+	"lost before reaching the client", "lost before reaching the server"))
+
+// packWord writes s as its index in words plus one, or as 0 and the string
+// when it is not among them.
+func packWord(b []byte, words []string, s string) []byte {
+	for i, w := range words {
+		if w == s {
+			return binary.AppendUvarint(b, uint64(i)+1)
+		}
+	}
+	b = append(b, 0)
+	return packString(b, s)
 }
 
 func packBool(v bool) byte {
@@ -168,6 +193,18 @@ func (u *unpacker) bytes(n int) []byte {
 
 func (u *unpacker) string() string { return string(u.bytes(int(u.uvarint()))) }
 
+// word reads what packWord wrote.
+func (u *unpacker) word(words []string) string {
+	i := u.uvarint()
+	if i == 0 {
+		return u.string()
+	}
+	if i <= uint64(len(words)) {
+		return words[i-1]
+	}
+	return ""
+}
+
 func (u *unpacker) addrPort() reassembly.AddrPort {
 	var a reassembly.AddrPort
 	copy(a.Addr[:], u.bytes(16))
@@ -219,30 +256,37 @@ func unpackFlow(b []byte) *Flow {
 	if n, ok := u.len(); ok {
 		f.Decisive = make(map[string]FrameRef, n)
 		for range n {
-			name := u.string()
-			f.Decisive[name] = u.ref()
+			name := u.word(decisiveNames[:])
+			r := u.ref()
+			r.Frame += f.First.Frame
+			f.Decisive[name] = r
 		}
 	}
 
 	if n, ok := u.len(); ok {
 		f.Events = make([]Event, n)
-		at := f.FirstAt
+		at, frame := f.FirstAt, f.First.Frame
+		var tsval, tsecr uint32
 		for i := range f.Events {
 			e := &f.Events[i]
 			e.FrameRef = u.ref()
+			e.Frame += frame
+			frame = e.Frame
 			e.At = at + u.varint()
 			at = e.At
-			e.Rel = u.varint()
+			e.Rel = u.varint() + (e.At - f.FirstAt)
 			e.From, e.Flags, e.HasTS = Side(u.byte()), reassembly.Flags(u.byte()), u.byte() == 1
 			e.Client, e.Server = State(u.byte()), State(u.byte())
 			e.Seq, e.Ack = uint32(u.uvarint()), uint32(u.uvarint())
 			e.Len, e.Win = uint32(u.uvarint()), uint32(u.uvarint())
-			e.TSval, e.TSecr = uint32(u.uvarint()), uint32(u.uvarint())
+			e.TSval = tsval + uint32(u.varint())
+			e.TSecr = tsecr + uint32(u.varint())
+			tsval, tsecr = e.TSval, e.TSecr
 			e.Elided = int(u.varint())
 			if m, ok := u.len(); ok {
 				e.Notes = make([]string, m)
 				for j := range e.Notes {
-					e.Notes[j] = u.string()
+					e.Notes[j] = u.word(noteWords[:])
 				}
 			}
 		}

@@ -32,10 +32,13 @@ func TestPackRoundTrip(t *testing.T) {
 		r.Close()
 	}
 	// Values the lab does not produce: empty but non-nil slices and maps,
-	// a late duplicate without an answer frame, negative times.
+	// a late duplicate without an answer frame, negative times, notes and
+	// decisive names outside the tables, timestamps that go backwards.
 	answer := FrameRef{File: 2, Frame: 1 << 40}
 	flows = append(flows,
 		&Flow{Events: []Event{}, Decisive: map[string]FrameRef{}},
+		&Flow{Events: []Event{{Notes: []string{"a note of no table", "retransmission"}, TSval: 5, TSecr: 1 << 31},
+			{TSval: 1, TSecr: 0}}, Decisive: map[string]FrameRef{"a name of no table": {Frame: 3}, "rst": {Frame: -4}}},
 		&Flow{Events: []Event{{Notes: []string{}, At: -5, Elided: 3}}, FirstAt: 100, LastAt: 50,
 			LateDuplicate: &LateDupInfo{FromIncarnation: 7}, Reset: &ResetInfo{}},
 		&Flow{LateDuplicate: &LateDupInfo{AnswerFrame: &answer, Answer: "RST"}, StuckFor: -1})
