@@ -46,12 +46,14 @@ func (l *ladder) reset(ncol int) {
 	l.ncol = ncol
 }
 
-// end ends the cell appended to l.cells since the previous one.
-func (l *ladder) end() {
+// end ends the cell appended since the previous one, given l.cells as
+// the caller has grown it (callers keep it in a local variable, where
+// growing it needs no write barrier).
+func (l *ladder) end(cells []byte) {
 	start := l.start(len(l.ends))
-	n := int32(utf8.RuneCount(l.cells[start:]))
+	n := int32(utf8.RuneCount(cells[start:]))
 	col := len(l.ends) % l.ncol
-	l.ends = append(l.ends, int32(len(l.cells)))
+	l.ends = append(l.ends, int32(len(cells)))
 	l.runes = append(l.runes, n)
 	l.widths[col] = max(l.widths[col], int(n))
 }
@@ -170,7 +172,11 @@ func (w *Writer) appendFlowText(b []byte, f *analyzer.Flow) []byte {
 	b = appendInt(b, f.ID)
 	b = w.paintEnd(b, sgrBold, p)
 	b = append(b, "  "...)
-	b = w.appendPaint(b, sgrBold+classColor(f.Class), f.Class.String())
+	classSGR := ""
+	if w.opts.Color {
+		classSGR = sgrBold + classColor(f.Class)
+	}
+	b = w.appendPaint(b, classSGR, f.Class.String())
 	b = append(b, "  "...)
 	b = appendAddrPort(b, f.Client)
 	if w.opts.ASCII {
@@ -352,13 +358,15 @@ func (w *Writer) appendLadder(b []byte, f *analyzer.Flow) []byte {
 	}
 	l := &w.text.ladder
 	l.reset(len(header))
+	c := l.cells
 	for _, h := range header {
-		l.cells = append(l.cells, h...)
-		l.end()
+		c = append(c, h...)
+		l.end(c)
 	}
 	for i := range f.Events {
-		w.ladderRow(l, &f.Events[i], showTS)
+		c = w.ladderRow(l, c, &f.Events[i], showTS)
 	}
+	l.cells = c
 
 	b = w.appendLadderLine(b, l, 0, right, sgrDim)
 	for i := range f.Events {
@@ -391,47 +399,49 @@ func (w *Writer) appendLadder(b []byte, f *analyzer.Flow) []byte {
 	return b
 }
 
-// ladderRow appends the cells of one event to l.
-func (w *Writer) ladderRow(l *ladder, e *analyzer.Event, showTS bool) {
-	l.cells = w.appendCiteText(l.cells, e.FrameRef)
-	l.end()
-	l.cells = appendSeconds(l.cells, e.Rel)
-	l.end()
-	l.cells = append(l.cells, w.arrow(e.From)...)
-	l.end()
-	l.cells = appendTCPFlags(l.cells, e.Flags)
-	l.end()
-	l.cells = appendUint(l.cells, e.Seq)
-	l.end()
+// ladderRow appends the cells of one event to c, the cells of l, and
+// returns it.
+func (w *Writer) ladderRow(l *ladder, c []byte, e *analyzer.Event, showTS bool) []byte {
+	c = w.appendCiteText(c, e.FrameRef)
+	l.end(c)
+	c = appendSeconds(c, e.Rel)
+	l.end(c)
+	c = append(c, w.arrow(e.From)...)
+	l.end(c)
+	c = appendTCPFlags(c, e.Flags)
+	l.end(c)
+	c = appendUint(c, e.Seq)
+	l.end(c)
 	if e.Flags.Has(reassembly.FlagACK) {
-		l.cells = appendUint(l.cells, e.Ack)
+		c = appendUint(c, e.Ack)
 	}
-	l.end()
-	l.cells = appendUint(l.cells, e.Len)
-	l.end()
-	l.cells = appendUint(l.cells, e.Win)
-	l.end()
+	l.end(c)
+	c = appendUint(c, e.Len)
+	l.end(c)
+	c = appendUint(c, e.Win)
+	l.end(c)
 	if showTS {
 		if e.TSval != 0 || e.TSecr != 0 {
-			l.cells = appendUint(l.cells, e.TSval)
-			l.end()
-			l.cells = appendUint(l.cells, e.TSecr)
+			c = appendUint(c, e.TSval)
+			l.end(c)
+			c = appendUint(c, e.TSecr)
 		} else {
-			l.end()
+			l.end(c)
 		}
-		l.end()
+		l.end(c)
 	}
-	l.cells = append(l.cells, e.Client.String()...)
-	l.end()
-	l.cells = append(l.cells, e.Server.String()...)
-	l.end()
+	c = append(c, e.Client.String()...)
+	l.end(c)
+	c = append(c, e.Server.String()...)
+	l.end(c)
 	for j, n := range e.Notes {
 		if j > 0 {
-			l.cells = append(l.cells, ", "...)
+			c = append(c, ", "...)
 		}
-		l.cells = appendSanitized(l.cells, n)
+		c = appendSanitized(c, n)
 	}
-	l.end()
+	l.end(c)
+	return c
 }
 
 // appendLadderLine appends row r of l (0 is the header), painted with sgr,
