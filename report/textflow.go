@@ -50,12 +50,20 @@ func (l *ladder) reset(ncol int) {
 // the caller has grown it (callers keep it in a local variable, where
 // growing it needs no write barrier).
 func (l *ladder) end(cells []byte) {
-	start := l.start(len(l.ends))
-	n := int32(utf8.RuneCount(cells[start:]))
+	l.endWidth(cells, utf8.RuneCount(cells[l.start(len(l.ends)):]))
+}
+
+// endASCII is end for a cell of ASCII characters only.
+func (l *ladder) endASCII(cells []byte) {
+	l.endWidth(cells, len(cells)-int(l.start(len(l.ends))))
+}
+
+// endWidth is end for a cell n runes wide.
+func (l *ladder) endWidth(cells []byte, n int) {
 	col := len(l.ends) % l.ncol
 	l.ends = append(l.ends, int32(len(cells)))
-	l.runes = append(l.runes, n)
-	l.widths[col] = max(l.widths[col], int(n))
+	l.runes = append(l.runes, int32(n))
+	l.widths[col] = max(l.widths[col], n)
 }
 
 // start returns where cell k starts.
@@ -302,7 +310,10 @@ func (w *Writer) appendFlowText(b []byte, f *analyzer.Flow) []byte {
 			refs = append(refs, decisiveRef{k, r})
 		}
 		slices.SortFunc(refs, func(a, b decisiveRef) int {
-			return cmp.Or(cmp.Compare(a.ref.File, b.ref.File), cmp.Compare(a.ref.Frame, b.ref.Frame), strings.Compare(a.name, b.name))
+			if a.ref != b.ref {
+				return cmp.Or(cmp.Compare(a.ref.File, b.ref.File), cmp.Compare(a.ref.Frame, b.ref.Frame))
+			}
+			return strings.Compare(a.name, b.name)
 		})
 		b, v = fieldStart(b, "decisive")
 		for i, d := range refs {
@@ -403,32 +414,36 @@ func (w *Writer) appendLadder(b []byte, f *analyzer.Flow) []byte {
 // returns it.
 func (w *Writer) ladderRow(l *ladder, c []byte, e *analyzer.Event, showTS bool) []byte {
 	c = w.appendCiteText(c, e.FrameRef)
-	l.end(c)
+	if w.multi() {
+		l.end(c) // a file name
+	} else {
+		l.endASCII(c)
+	}
 	c = appendSeconds(c, e.Rel)
-	l.end(c)
+	l.endASCII(c)
 	c = append(c, w.arrow(e.From)...)
-	l.end(c)
+	l.endWidth(c, len("C --> S"))
 	c = appendTCPFlags(c, e.Flags)
-	l.end(c)
+	l.endASCII(c)
 	c = appendUint(c, e.Seq)
-	l.end(c)
+	l.endASCII(c)
 	if e.Flags.Has(reassembly.FlagACK) {
 		c = appendUint(c, e.Ack)
 	}
-	l.end(c)
+	l.endASCII(c)
 	c = appendUint(c, e.Len)
-	l.end(c)
+	l.endASCII(c)
 	c = appendUint(c, e.Win)
-	l.end(c)
+	l.endASCII(c)
 	if showTS {
 		if e.TSval != 0 || e.TSecr != 0 {
 			c = appendUint(c, e.TSval)
-			l.end(c)
+			l.endASCII(c)
 			c = appendUint(c, e.TSecr)
 		} else {
-			l.end(c)
+			l.endASCII(c)
 		}
-		l.end(c)
+		l.endASCII(c)
 	}
 	c = append(c, e.Client.String()...)
 	l.end(c)
