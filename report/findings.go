@@ -259,13 +259,34 @@ type portPair struct {
 // clientPorts is the port bookkeeping of one client address.
 type clientPorts struct {
 	idGroup
-	ports [65536 / 64]uint64 // local ports seen
+	ports portSet // local ports seen
 }
 
-func (c *clientPorts) distinct() int {
+// portSet is a set of ports: a bitmap in pages of 4096 ports, made as
+// ports in them are added, so that a client with a few connections costs
+// a few hundred bytes.
+type portSet struct {
+	pages [16]*[64]uint64
+}
+
+func (p *portSet) add(port uint16) {
+	pg := p.pages[port>>12]
+	if pg == nil {
+		pg = new([64]uint64)
+		p.pages[port>>12] = pg
+	}
+	pg[port>>6&63] |= 1 << (port & 63)
+}
+
+// len returns the number of ports in the set.
+func (p *portSet) len() int {
 	n := 0
-	for _, w := range c.ports {
-		n += bits.OnesCount64(w)
+	for _, pg := range p.pages {
+		if pg != nil {
+			for _, w := range pg {
+				n += bits.OnesCount64(w)
+			}
+		}
 	}
 	return n
 }
@@ -377,7 +398,7 @@ func (fs *findings) add(f *analyzer.Flow) {
 	pp.ends = append(pp.ends, end)
 	c := group(&fs.clients, f.Client.Addr)
 	c.add(f.ID)
-	c.ports[f.Client.Port/64] |= 1 << (f.Client.Port % 64)
+	c.ports.add(f.Client.Port)
 	if f.Client.Port < EphemeralLow || f.Client.Port > EphemeralHigh {
 		fs.outside++
 	}
@@ -604,7 +625,7 @@ func (fs *findings) portFindings() []Finding {
 			Subject: addr.String(),
 			Count:   int64(n),
 			Detail: fmt.Sprintf("at most %s in use at once (%s of %d), at %s; %s, %s",
-				plural(int64(n), "local port"), pct(n, EphemeralPorts), EphemeralPorts, shortTime(at), plural(c.n, "connection"), plural(int64(c.distinct()), "distinct port")),
+				plural(int64(n), "local port"), pct(n, EphemeralPorts), EphemeralPorts, shortTime(at), plural(c.n, "connection"), plural(int64(c.ports.len()), "distinct port")),
 			Flows: c.ids.list(),
 		})
 	}
