@@ -34,6 +34,7 @@ type jenc struct {
 	indent string // one level of indentation; "" for compact output
 	depth  int    // open objects and arrays
 	empty  bool   // nothing written yet in the innermost open object or array
+	clock  *clock // the last second written
 }
 
 // newline starts a line at the current depth.
@@ -78,16 +79,22 @@ func (e *jenc) close(b []byte, c byte) []byte {
 // key starts an object member: k is its quoted name and a colon,
 // `"id":`, with nothing in the name to escape.
 func (e *jenc) key(b []byte, k string) []byte {
-	if e.indent != "" {
-		b = e.next(b)
-		b = append(b, k...)
-		return append(b, ' ')
+	if e.indent != "" || e.empty {
+		return e.keyRare(b, k)
 	}
-	if !e.empty {
-		b = append(b, ',')
-	}
-	e.empty = false
+	b = append(b, ',')
 	return append(b, k...)
+}
+
+// keyRare is key for the first member of an object, or when indenting;
+// key itself only handles the common case.
+func (e *jenc) keyRare(b []byte, k string) []byte {
+	b = e.next(b)
+	b = append(b, k...)
+	if e.indent != "" {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 // keyString starts an object member whose name k may need escaping.
@@ -118,7 +125,7 @@ func (e *jenc) seconds(b []byte, ns int64) []byte { return appendSeconds(b, ns) 
 // time writes Unix nanoseconds as an RFC 3339 string (see fmtTime).
 func (e *jenc) time(b []byte, ns int64) []byte {
 	b = append(b, '"')
-	b = appendTime(b, ns)
+	b = e.clock.appendTime(b, ns)
 	return append(b, '"')
 }
 
@@ -147,7 +154,7 @@ func (e *jenc) intPair(b []byte, c, s int64) []byte {
 // have grown, except to name an input outside Options.Inputs or an
 // out-of-range class, state, vantage or closer ("Class(N)").
 func (w *Writer) appendFlow(dst []byte, f *analyzer.Flow, typ bool, prefix, indent string) []byte {
-	e := jenc{prefix: prefix, indent: indent}
+	e := jenc{prefix: prefix, indent: indent, clock: &w.jsonClock}
 	b := dst
 	b = e.open(b, '{')
 	if typ {
@@ -438,11 +445,47 @@ func appendAddrPort(dst []byte, a reassembly.AddrPort) []byte {
 // time.Time.AppendFormat writes them in UTC with time.RFC3339Nano, which
 // it calls for times before 1970 (an int64 of nanoseconds ends in 2262).
 func appendTime(dst []byte, ns int64) []byte {
+	var c clock
+	return c.appendTime(dst, ns)
+}
+
+// clock formats times as appendTime does, and remembers the date and time
+// of day of the last second it formatted: the times of a flow's events
+// mostly share it.
+type clock struct {
+	sec  int64
+	text [len("2006-01-02T15:04:05")]byte
+	ok   bool
+}
+
+func (c *clock) appendTime(dst []byte, ns int64) []byte {
 	if ns < 0 {
 		return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
 	}
-	secs, frac := ns/1e9, ns%1e9
-	days, sod := secs/86400, secs%86400
+	if sec := ns / 1e9; !c.ok || sec != c.sec {
+		c.sec, c.ok = sec, true
+		c.set(sec)
+	}
+	dst = append(dst, c.text[:]...)
+	if frac := ns % 1e9; frac != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i > 0; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, d[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
+// set formats sec, seconds since 1970, into c.text.
+func (c *clock) set(sec int64) {
+	days, sod := sec/86400, sec%86400
 	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
 	z := days + 719468
 	era := z / 146097
@@ -459,7 +502,7 @@ func appendTime(dst []byte, ns int64) []byte {
 	if m <= 2 {
 		y++
 	}
-	var b [30]byte
+	b := &c.text
 	put2 := func(i int, v int64) { b[i], b[i+1] = byte('0'+v/10), byte('0'+v%10) }
 	put2(0, y/100)
 	put2(2, y%100)
@@ -473,20 +516,6 @@ func appendTime(dst []byte, ns int64) []byte {
 	put2(14, sod/60%60)
 	b[16] = ':'
 	put2(17, sod%60)
-	n := 19
-	if frac != 0 {
-		b[n] = '.'
-		for i := 9; i > 0; i-- {
-			b[n+i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n += 10
-		for b[n-1] == '0' {
-			n--
-		}
-	}
-	b[n] = 'Z'
-	return append(dst, b[:n+1]...)
 }
 
 // appendSeconds appends ns nanoseconds as seconds rounded to the

@@ -160,6 +160,7 @@ type Writer struct {
 	jsonBuf     []byte   // the flow being written, reused
 	jsonKeys    []string // scratch for sorting a flow's decisive frames
 	jsonNames   [][]byte // Options.Inputs as JSON strings, made when first needed
+	jsonClock   clock    // the last second of a time written
 
 	// text
 	text      textScratch
