@@ -210,6 +210,12 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 		}
 	}
 	if t.cur != nil {
+		if old := t.prev; old != nil && old.emitted && old.t == t {
+			// Dropped from the tuple's history. Once emitted it has
+			// nothing left to do: its queue entries go stale, and the
+			// tuple is freed when its last flow is.
+			a.release(old)
+		}
 		t.prev = t.cur
 	}
 	if prev := t.prev; prev != nil && prev != f {

@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"testing"
+	"time"
 
 	"teardown/reassembly"
 )
@@ -37,6 +38,16 @@ func FuzzAnalyze(f *testing.F) {
 				s.Src, s.SrcPort, s.Dst, s.DstPort = srvAddr, 80, cliAddr, port
 			}
 			a.Add(&s)
+		}
+		if len(data) > 0 && data[0]&1 == 1 {
+			// Everything expires: no flow, and no tuple, may stay behind.
+			a.Advance(at + int64(2*time.Hour))
+			a.Expire(0)
+			a.Advance(at + int64(4*time.Hour))
+			if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || len(a.tuples.free) != len(a.tuples.chunks)*chunkSize {
+				t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
+					st.OpenFlows, a.tuples.n, len(a.tuples.free), len(a.tuples.chunks)*chunkSize)
+			}
 		}
 		a.Close()
 		if st := a.Stats(); st.OpenFlows != 0 || int64(len(got)) != st.Flows {

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"teardown/reassembly"
 )
@@ -85,5 +86,65 @@ func TestTableTupleReuse(t *testing.T) {
 	tab.unref(tp)
 	if tp.key == k1 {
 		t.Fatal("unreferenced tuple not released")
+	}
+}
+
+// TestTuplesFreed reuses one 5-tuple for many short incarnations, each
+// emitted as soon as it settles, and checks that once every flow is
+// finished no tuple is left allocated: a finished incarnation that drops
+// out of its tuple's history is released, not leaked with its tuple.
+func TestTuplesFreed(t *testing.T) {
+	var ss []reassembly.Segment
+	at := int64(1e18)
+	for i := 0; i < 20; i++ {
+		steps := []step{
+			{dir: "C>S", flags: "S", seq: uint32(i) * 100000},
+			{dir: "S>C", flags: "R.", seq: 0, ack: uint32(i)*100000 + 1},
+		}
+		ss = append(ss, segs(40000, at, steps)...)
+		at += 3e9 // past the settle window, within TIME_WAIT
+	}
+	checkTuplesFreed(t, ss, at, 20)
+
+	// An incarnation finished while it is still its tuple's previous one
+	// (its TIME_WAIT passed while the next was open), then dropped from
+	// the tuple's history by a third.
+	close4 := []step{
+		{dir: "C>S", flags: "S", seq: 0},
+		{dir: "S>C", flags: "S.", seq: 0, ack: 1},
+		{dir: "C>S", flags: ".", seq: 1, ack: 1},
+		{dir: "C>S", flags: "F.", seq: 1, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2},
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+	}
+	at = 1e18
+	ss = segs(40000, at, close4)
+	ss = append(ss, shift(segs(40000, at+1e9, close4[:3]), 1<<20, 1<<21)...)
+	ss = append(ss, shift(segs(40000, at+70e9, []step{{dir: "C>S", flags: ".", seq: 1, ack: 1}}), 1<<20, 1<<21)...)
+	ss = append(ss, shift(segs(40000, at+80e9, close4[:1]), 1<<22, 1<<23)...)
+	checkTuplesFreed(t, ss, at+80e9, 3)
+}
+
+// checkTuplesFreed runs ss, moves the clock far past end, and wants n flows
+// emitted and every tuple freed.
+func checkTuplesFreed(t *testing.T, ss []reassembly.Segment, end int64, want int) {
+	t.Helper()
+	n := 0
+	a := New(Config{}, func(*Flow) { n++ })
+	for i := range ss {
+		ss[i].Frame = int64(i + 1)
+		a.Add(&ss[i])
+	}
+	a.Advance(end + int64(time.Hour))
+	a.Expire(time.Minute)
+	a.Advance(end + 2*int64(time.Hour))
+	if n != want {
+		t.Fatalf("%d flows emitted, want %d", n, want)
+	}
+	if a.tuples.n != 0 {
+		t.Errorf("%d tuples still in the table", a.tuples.n)
+	}
+	if got, want := len(a.tuples.free), len(a.tuples.chunks)*chunkSize; got != want {
+		t.Errorf("%d of %d tuples free: the rest leaked", got, want)
 	}
 }
