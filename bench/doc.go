@@ -1,7 +1,8 @@
 // Package bench holds teardown's end-to-end speed and memory benchmark: the
 // whole pipeline (capture.Open, Reader.Next, analyzer.Add) over a large
 // capture of real-kernel short connections made by
-// internal/netlab/cmd/benchgen. scripts/bench.sh builds that capture, runs
+// internal/netlab/cmd/benchgen, and the analyzer's live heap per open flow
+// at the peak (BenchmarkPeakHeap). scripts/bench.sh builds that capture, runs
 // these benchmarks and times the teardown command against tshark.
 //
 //	go run ./internal/netlab/cmd/benchgen   # as root, writes /tmp/teardown-bench/big.pcap

@@ -103,3 +103,59 @@ func BenchmarkRead(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/pkt")
 	b.ReportMetric(float64(allocs)/float64(frames), "allocs/pkt")
 }
+
+// BenchmarkPeakHeap measures the analyzer's live heap per open flow at the
+// moment the most flows are open, the figure the memory target is about
+// (16 MiB + 200 B per open flow). A first pass finds the peak; the second
+// collects garbage when it is reached and reads the live heap. The
+// sub-benchmarks ask for no flow's details (text mode: four-way flows are
+// not printed) and for every flow's (json, ndjson, markdown, html).
+func BenchmarkPeakHeap(b *testing.B) {
+	path := benchPcap(b)
+	for _, mode := range []struct {
+		name   string
+		detail bool
+	}{{"summary", false}, {"detail", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			var perFlow, heap float64
+			for b.Loop() {
+				peak := peakHeapPass(b, path, mode.detail, 0, nil)
+				var live uint64
+				peakHeapPass(b, path, mode.detail, peak, &live)
+				heap = float64(live)
+				perFlow = float64(live) / float64(peak)
+			}
+			b.ReportMetric(heap/(1<<20), "MiB-live-at-peak")
+			b.ReportMetric(perFlow, "B/open-flow")
+		})
+	}
+}
+
+// peakHeapPass analyses path once and returns the peak number of open
+// flows. With at > 0 it collects garbage when that many flows are open and
+// stores the live heap in live.
+func peakHeapPass(b *testing.B, path string, detail bool, at int, live *uint64) int {
+	r, err := capture.Open([]string{path}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	a := analyzer.New(analyzer.Config{Detail: func(*analyzer.Flow) bool { return detail }}, func(*analyzer.Flow) {})
+	var seg reassembly.Segment
+	for r.Next(&seg) {
+		a.Add(&seg)
+		if at > 0 && a.Stats().OpenFlows == at {
+			at = 0
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			*live = m.HeapAlloc
+		}
+	}
+	if err := r.Err(); err != nil {
+		b.Fatal(err)
+	}
+	peak := a.Stats().PeakOpen
+	a.Close()
+	return peak
+}

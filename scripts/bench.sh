@@ -15,8 +15,9 @@
 #      ratio, peak RSS, the peak number of concurrently open flows (from
 #      the ndjson summary) and whether RSS <= 16 MiB + 200 B x peak open flows;
 #   5. unless BENCH_GO=0: go test -bench over the in-process pipeline
-#      (bench/), one CPU, with a CPU profile split into reader, decoder,
-#      analyzer and garbage collector.
+#      (bench/), one CPU, with the analyzer's live heap per open flow at the
+#      peak and a CPU profile split into reader, decoder, analyzer and
+#      garbage collector.
 #
 # Environment: BENCH_DIR (/tmp/teardown-bench), BENCH_PCAP ($BENCH_DIR/big.pcap),
 # BENCH_CONNS (350000, for a new capture), BENCH_RUNS (3), BENCH_GO (1),
