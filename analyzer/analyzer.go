@@ -413,10 +413,25 @@ func (a *Analyzer) release(f *flow) {
 	a.tuples.unref(f.t)
 	f.t = nil
 	if f.d != nil {
-		a.freeD = append(a.freeD, f.d)
+		a.recycle(f.d)
 		f.d = nil
 	}
-	a.free = append(a.free, f)
+	if len(a.free) < maxFree {
+		a.free = append(a.free, f)
+	}
+}
+
+// maxFree is how many flows and details the free lists keep for reuse.
+// Enough for the flows that start and end within a moment; beyond it the
+// garbage collector takes them, so that a burst of open flows (or of flows
+// inside their settle window) does not stay in memory as free structs.
+const maxFree = 1024
+
+// recycle keeps d for reuse, while the free list has room.
+func (a *Analyzer) recycle(d *detail) {
+	if len(a.freeD) < maxFree {
+		a.freeD = append(a.freeD, d)
+	}
 }
 
 // Close finishes every flow still open with the verdict the evidence

@@ -22,7 +22,7 @@ func (f *flow) settle() {
 	a := f.a
 	out := &a.scratch
 	f.resultInto(out)
-	a.freeD = append(a.freeD, f.d)
+	a.recycle(f.d)
 	f.d = nil
 	switch {
 	case f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait:
