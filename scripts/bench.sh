@@ -121,8 +121,10 @@ if [[ -n ${W[tshark]:-} ]]; then
 		printf '  %s / tshark speed: %.1fx\n' "$n" "$(bc -l <<<"${W[tshark]} / ${W[$n]}")"
 	done
 fi
-printf '  speed target 5,000,000 packets/s: teardown-ndjson %s\n' \
-	"$( (($(bc -l <<<"$frames / ${W[teardown-ndjson]} >= 5000000"))) && echo met || echo NOT met)"
+for n in teardown-text teardown-ndjson; do
+	printf '  speed target 5,000,000 packets/s: %s %s\n' "$n" \
+		"$( (($(bc -l <<<"$frames / ${W[$n]} >= 5000000"))) && echo met || echo NOT met)"
+done
 if [[ -n $peak ]]; then
 	budget=$(bc <<<"16 * 1024 + 200 * $peak / 1024") # KiB
 	for n in teardown-ndjson teardown-text; do
