@@ -126,10 +126,7 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 		a.expire()
 	}
 	k, _ := reassembly.KeyOf(s)
-	t := a.tuples.get(&k)
-	if t == nil {
-		t = a.tuples.add(&k)
-	}
+	t := a.tuples.getOrAdd(&k)
 	src := reassembly.AddrPort{Addr: s.Src, Port: s.SrcPort}
 	bareSYN := s.Flags&(reassembly.FlagSYN|reassembly.FlagACK|reassembly.FlagRST) == reassembly.FlagSYN
 	f := t.cur

@@ -66,12 +66,22 @@ func (f *flow) rebuild() *Flow {
 
 // setFlag sets a flag, also on the verdict of a settled flow.
 func (f *flow) setFlag(fl Flag) {
+	if f.pk == "" {
+		f.setFlagOn(fl, nil)
+		return
+	}
+	r := unpackFlow([]byte(f.pk))
+	f.setFlagOn(fl, r)
+	f.pk = f.a.pack(r)
+}
+
+// setFlagOn sets a flag on the flow, its summary and r, the unpacked full
+// verdict of a settled flow (nil when there is none).
+func (f *flow) setFlagOn(fl Flag, r *Flow) {
 	f.flags.Set(fl)
 	f.sum.flags.Set(fl)
-	if f.pk != "" {
-		r := unpackFlow([]byte(f.pk))
+	if r != nil {
 		r.Flags.Set(fl)
-		f.pk = f.a.pack(r)
 	}
 }
 
@@ -100,24 +110,17 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	quiet := s.At - f.lastAt
 	f.touch(s)
 	kind := hs.Sent(s, hr.Win, hr.Started)
-	set := func(fl Flag) {
-		f.flags.Set(fl)
-		f.sum.flags.Set(fl)
-		if r != nil {
-			r.Flags.Set(fl)
-		}
-	}
 	fn := f.a.cfg.FrameName
 	ref := FrameRef{File: s.File, Frame: s.Frame}
 	switch {
 	case s.Flags&reassembly.FlagRST != 0:
 		if f.st[to] == StateTimeWait {
-			set(FlagRSTInTimeWait)
+			f.setFlagOn(FlagRSTInTimeWait, r)
 			amend(r, "an RST from the %s (frame %s) ended the %s's TIME_WAIT early", from, fn(ref), to)
 		}
 		f.st[from], f.st[to] = StateClosed, StateClosed
 	case kind&reassembly.KindFINRetransmit != 0:
-		set(FlagFINRetransmit)
+		f.setFlagOn(FlagFINRetransmit, r)
 		amend(r, "the %s sent its FIN again (frame %s) after %s of silence", from, fn(ref), dur(quiet))
 	case s.Flags&reassembly.FlagACK != 0 && f.st[from] == StateTimeWait && hr.AckedFIN(s.Ack):
 		// RFC 9293 §3.10.7.4: the re-ACK of a retransmitted FIN restarts

@@ -74,8 +74,20 @@ func (t *table) at(i uint32) *tuple {
 }
 
 // get returns the tuple of k, or nil.
-func (t *table) get(k *reassembly.Key) *tuple {
+func (t *table) get(k *reassembly.Key) *tuple { return t.find(k, t.hash(k)) }
+
+// getOrAdd returns the tuple of k, adding a new one if there is none; the
+// key is hashed once.
+func (t *table) getOrAdd(k *reassembly.Key) *tuple {
 	h := t.hash(k)
+	if tp := t.find(k, h); tp != nil {
+		return tp
+	}
+	return t.addHashed(k, h)
+}
+
+// find returns the tuple of k, whose hash is h, or nil.
+func (t *table) find(k *reassembly.Key, h uint32) *tuple {
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s.idx == 0 {
@@ -90,7 +102,10 @@ func (t *table) get(k *reassembly.Key) *tuple {
 }
 
 // add inserts a new, zeroed tuple for k, which must not be in the table.
-func (t *table) add(k *reassembly.Key) *tuple {
+func (t *table) add(k *reassembly.Key) *tuple { return t.addHashed(k, t.hash(k)) }
+
+// addHashed is add for a key whose hash is h.
+func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
 	if (t.n+1)*2 > len(t.slots) {
 		t.grow()
 	}
@@ -107,7 +122,7 @@ func (t *table) add(k *reassembly.Key) *tuple {
 	}
 	tp := t.at(idx)
 	*tp = tuple{key: *k, idx: idx, live: true}
-	t.insert(slot{tag: t.hash(k), idx: idx + 1})
+	t.insert(slot{tag: h, idx: idx + 1})
 	t.n++
 	return tp
 }
