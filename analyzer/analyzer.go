@@ -33,6 +33,7 @@ type Stats struct {
 	Flows     int64 // flow incarnations created
 	OpenFlows int   // flows not yet emitted
 	PeakOpen  int   // highest OpenFlows seen
+	OffHeap   int64 // bytes mapped outside the Go heap for flows and 5-tuples
 }
 
 // Analyzer follows every TCP flow incarnation in a stream of segments, in
@@ -44,9 +45,18 @@ type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
 	tuples *table
-	queue  fifo      // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
-	free   []*flow   // finished flows no tuple refers to, for reuse
-	freeD  []*detail // details of settled or finished flows, for reuse
+	queue  fifo // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
+	flows  arena[core]
+	mem    *mappings // the chunks of flows and tuples, outside the Go heap
+
+	// The details and packed verdicts of flows, named by core.di and
+	// core.pki; index 0 is none.
+	dets    []*detail
+	detFree []uint32  // unused indexes of dets
+	freeD   []*detail // details of settled or finished flows, for reuse
+	pks     []string
+	pkFree  []uint32
+
 	// settleQ holds closed flows until they have been quiet for their
 	// settle window, oldest first: [0] those with the short window, [1]
 	// the rest (see settleAfter).
@@ -60,13 +70,13 @@ type Analyzer struct {
 
 // qent is a queued flow; gen tells a stale entry from a recycled flow.
 type qent struct {
-	f   *flow
+	f   *core
 	gen uint32
 	at  int64 // settleQ: when it is due
 }
 
 // alive returns the entry's flow if it has not been recycled, else nil.
-func (e qent) alive() *flow {
+func (e qent) alive() *core {
 	if e.f != nil && e.f.gen == e.gen {
 		return e.f
 	}
@@ -74,7 +84,7 @@ func (e qent) alive() *flow {
 }
 
 // live returns the entry's flow if it is still waiting, else nil.
-func (e qent) live() *flow {
+func (e qent) live() *core {
 	if e.f != nil && e.f.gen == e.gen && !e.f.emitted {
 		return e.f
 	}
@@ -82,7 +92,7 @@ func (e qent) live() *flow {
 }
 
 // enqueue puts a closed or superseded flow in the TIME_WAIT queue, once.
-func (a *Analyzer) enqueue(f *flow) {
+func (a *Analyzer) enqueue(f *core) {
 	if !f.queued {
 		f.queued = true
 		a.queue.push(qent{f: f, gen: f.gen, at: f.lastAt + int64(a.cfg.TimeWait)})
@@ -93,8 +103,8 @@ func (a *Analyzer) enqueue(f *flow) {
 // kept so that a late duplicate can be attributed.
 type tuple struct {
 	key   reassembly.Key
-	cur   *flow
-	prev  *flow
+	cur   *core
+	prev  *core
 	count int32  // incarnations so far
 	idx   uint32 // index in the table's chunks
 	refs  int32  // flows that refer to it (flow.t)
@@ -110,11 +120,86 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 	if cfg.FrameName == nil {
 		cfg.FrameName = func(r FrameRef) string { return strconv.FormatInt(r.Frame, 10) }
 	}
-	return &Analyzer{cfg: cfg, emit: emit, tuples: newTable()}
+	m := &mappings{}
+	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), flows: arena[core]{m: m}, mem: m,
+		dets: []*detail{nil}, pks: []string{""}}
+	m.watch(a)
+	return a
+}
+
+// view returns f's working view: the core with its detail.
+func (a *Analyzer) view(c *core) flow { return flow{core: c, a: a, d: a.dets[c.di]} }
+
+// newDetail gives f a fresh detail.
+func (a *Analyzer) newDetail(f *flow) {
+	var i uint32
+	if n := len(a.detFree); n > 0 {
+		i = a.detFree[n-1]
+		a.detFree = a.detFree[:n-1]
+	} else {
+		i = uint32(len(a.dets))
+		a.dets = append(a.dets, nil)
+	}
+	var d *detail
+	if n := len(a.freeD); n > 0 {
+		d = a.freeD[n-1]
+		a.freeD = a.freeD[:n-1]
+		*d = detail{}
+	} else {
+		d = new(detail)
+	}
+	d.ev = d.evBuf[:0]
+	a.dets[i] = d
+	f.di, f.d = i, d
+}
+
+// dropDetail recycles the detail of c, if it has one.
+func (a *Analyzer) dropDetail(c *core) {
+	if c.di == 0 {
+		return
+	}
+	if len(a.freeD) < maxFree {
+		a.freeD = append(a.freeD, a.dets[c.di])
+	}
+	a.dets[c.di] = nil
+	a.detFree = append(a.detFree, c.di)
+	c.di = 0
+}
+
+// setPacked keeps pk as the packed verdict of c.
+func (a *Analyzer) setPacked(c *core, pk string) {
+	if c.pki != 0 {
+		a.pks[c.pki] = pk
+		return
+	}
+	if n := len(a.pkFree); n > 0 {
+		c.pki = a.pkFree[n-1]
+		a.pkFree = a.pkFree[:n-1]
+		a.pks[c.pki] = pk
+		return
+	}
+	c.pki = uint32(len(a.pks))
+	a.pks = append(a.pks, pk)
+}
+
+// takePacked returns the packed verdict of c and forgets it.
+func (a *Analyzer) takePacked(c *core) string {
+	if c.pki == 0 {
+		return ""
+	}
+	pk := a.pks[c.pki]
+	a.pks[c.pki] = ""
+	a.pkFree = append(a.pkFree, c.pki)
+	c.pki = 0
+	return pk
 }
 
 // Stats returns the counters so far.
-func (a *Analyzer) Stats() Stats { return a.stats }
+func (a *Analyzer) Stats() Stats {
+	st := a.stats
+	st.OffHeap = a.mem.bytes
+	return st
+}
 
 // Add feeds one segment. Segments must come in capture order; a segment
 // earlier than one already seen is processed as if it came at the latest
@@ -129,68 +214,57 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	t := a.tuples.getOrAdd(&k)
 	src := reassembly.AddrPort{Addr: s.Src, Port: s.SrcPort}
 	bareSYN := s.Flags&(reassembly.FlagSYN|reassembly.FlagACK|reassembly.FlagRST) == reassembly.FlagSYN
-	f := t.cur
-	if f != nil && bareSYN && f.startsNew(s, src) {
+	c := t.cur
+	if c != nil && bareSYN && c.startsNew(s, src) {
 		// The old incarnation stays reachable as t.prev until its TIME_WAIT
 		// passes, so that late duplicates can be attributed to it.
-		if f.d != nil {
-			f.d.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+		if c.di != 0 {
+			a.dets[c.di].supersededBy = FrameRef{File: s.File, Frame: s.Frame}
 		}
-		a.enqueue(f)
-		f = nil
+		a.enqueue(c)
+		c = nil
 	}
-	if f != nil && f.d != nil && t.prev != nil && !bareSYN && f.inc > 1 {
-		if old := t.prev; f.isOldSegment(old, s, src) {
+	if c != nil && c.di != 0 && t.prev != nil && !bareSYN && c.inc > 1 {
+		if f, old := a.view(c), t.prev; f.isOldSegment(old, s, src) {
 			f.oldSegment(old, s, src)
 			return
 		}
 	}
-	if f == nil {
-		f = a.newFlow(t, s, src)
+	if c == nil {
+		c = a.newFlow(t, s, src)
 	}
-	if f.emitted {
+	if c.emitted {
 		// A late segment of an incarnation closed by RST whose verdict
 		// is already out (see settle): nothing can change it now.
 		return
 	}
+	f := a.view(c)
 	if f.d == nil {
 		f.addSettled(s, src)
 		return
 	}
 	f.add(s, src, a)
-	if f.closed {
-		a.enqueue(f)
-		if !f.settleQueued {
-			f.settleQueued = true
-			a.settleQueue(f)
+	if c.closed {
+		a.enqueue(c)
+		if !c.settleQueued {
+			c.settleQueued = true
+			a.settleQueue(&f)
 		}
 	}
 }
 
 // newFlow starts the next incarnation of t with segment s.
-func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrPort) *flow {
+func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrPort) *core {
 	a.nextID++
 	a.stats.Flows++
 	t.count++
-	var f *flow
-	if n := len(a.free); n > 0 {
-		f = a.free[n-1]
-		a.free = a.free[:n-1]
-		gen := f.gen
-		*f = flow{gen: gen}
-	} else {
-		f = new(flow)
-	}
-	f.a, f.t, f.id, f.inc = a, t, a.nextID, t.count
+	c := a.flows.get()
+	gen := c.gen
+	*c = core{gen: gen}
+	c.t, c.id, c.inc = t, a.nextID, t.count
 	t.refs++
-	if n := len(a.freeD); n > 0 {
-		f.d = a.freeD[n-1]
-		a.freeD = a.freeD[:n-1]
-		*f.d = detail{}
-	} else {
-		f.d = new(detail)
-	}
-	f.d.ev = f.d.evBuf[:0]
+	f := flow{core: c, a: a}
+	a.newDetail(&f)
 	dst := reassembly.AddrPort{Addr: s.Dst, Port: s.DstPort}
 	switch {
 	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN:
@@ -215,7 +289,7 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 		}
 		t.prev = t.cur
 	}
-	if prev := t.prev; prev != nil && prev != f {
+	if prev := t.prev; prev != nil && prev != c {
 		// A new incarnation while the previous one's active closer is still
 		// in TIME_WAIT: the kernel let a reuse through (tcp_tw_reuse, or a
 		// listener accepting a higher ISN/timestamp).
@@ -229,12 +303,12 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 			}
 		}
 	}
-	t.cur = f
+	t.cur = c
 	a.stats.OpenFlows++
 	if a.stats.OpenFlows > a.stats.PeakOpen {
 		a.stats.PeakOpen = a.stats.OpenFlows
 	}
-	return f
+	return c
 }
 
 // guessServer returns 0 if port a looks like the server's, 1 if b does.
@@ -277,7 +351,7 @@ func (f *flow) settleAfter() (int, int64) {
 // settleQueue queues f to settle once it has been quiet for its window.
 func (a *Analyzer) settleQueue(f *flow) {
 	i, w := f.settleAfter()
-	a.settleQ[i].push(qent{f: f, gen: f.gen, at: f.lastAt + w})
+	a.settleQ[i].push(qent{f: f.core, gen: f.gen, at: f.lastAt + w})
 }
 
 // fifo is a queue of flows in the order they are due.
@@ -320,14 +394,15 @@ func (a *Analyzer) expire() {
 				break // the oldest is not due yet
 			}
 			q.pop()
-			f := e.live()
-			if f == nil || f.d == nil {
+			c := e.live()
+			if c == nil || c.di == 0 {
 				continue
 			}
+			f := a.view(c)
 			switch _, w := f.settleAfter(); {
 			case f.lastAt+w > a.now:
 				// Active again since it was queued: wait anew.
-				a.settleQueue(f)
+				a.settleQueue(&f)
 			default:
 				f.settle()
 			}
@@ -355,22 +430,21 @@ func (a *Analyzer) expire() {
 
 // emitNow emits f's verdict. The flow may stay in its tuple afterwards, to
 // number the incarnations that follow and to attribute late duplicates.
-func (a *Analyzer) emitNow(f *flow) {
+func (a *Analyzer) emitNow(c *core) {
 	var res *Flow
-	switch {
-	case f.pk != "":
-		res = unpackFlow([]byte(f.pk))
-		f.pk = ""
-	case f.hasSum:
+	switch f := a.view(c); {
+	case c.pki != 0:
+		res = unpackFlow([]byte(a.takePacked(c)))
+	case c.hasSum:
 		res = f.rebuild()
 	default:
 		res = f.result()
 	}
-	a.emitResult(f, res)
+	a.emitResult(c, res)
 }
 
 // emitResult emits res as f's verdict.
-func (a *Analyzer) emitResult(f *flow, res *Flow) {
+func (a *Analyzer) emitResult(f *core, res *Flow) {
 	f.emitted = true
 	a.stats.OpenFlows--
 	a.emit(res)
@@ -380,7 +454,7 @@ func (a *Analyzer) emitResult(f *flow, res *Flow) {
 // the tuple is forgotten with its newest incarnation (an older one still
 // waiting stays reachable through the queue), and a flow no live tuple
 // refers to any more is recycled.
-func (a *Analyzer) finish(f *flow) {
+func (a *Analyzer) finish(f *core) {
 	if f.t == nil {
 		return // already recycled
 	}
@@ -392,7 +466,7 @@ func (a *Analyzer) finish(f *flow) {
 	if live && (t.cur == f || t.cur.emitted) {
 		a.tuples.remove(t)
 		live = false
-		for _, g := range [2]*flow{t.prev, t.cur} {
+		for _, g := range [2]*core{t.prev, t.cur} {
 			if g != nil && g != f && g.emitted && g.t == t {
 				a.release(g)
 			}
@@ -405,37 +479,27 @@ func (a *Analyzer) finish(f *flow) {
 
 // release makes an emitted flow available for reuse; queue entries that
 // still point at it are stale from now on.
-func (a *Analyzer) release(f *flow) {
+func (a *Analyzer) release(f *core) {
 	f.gen++
 	a.tuples.unref(f.t)
 	f.t = nil
-	if f.d != nil {
-		a.recycle(f.d)
-		f.d = nil
-	}
-	if len(a.free) < maxFree {
-		a.free = append(a.free, f)
-	}
+	a.dropDetail(f)
+	a.takePacked(f)
+	a.flows.put(f)
 }
 
-// maxFree is how many flows and details the free lists keep for reuse.
-// Enough for the flows that start and end within a moment; beyond it the
-// garbage collector takes them, so that a burst of open flows (or of flows
-// inside their settle window) does not stay in memory as free structs.
+// maxFree is how many details the free list keeps for reuse. Enough for
+// the flows that start and end within a moment; beyond it the garbage
+// collector takes them, so that a burst of flows inside their settle
+// window does not stay in memory as free structs. (The cores are outside
+// the heap, and their free list follows the peak of open flows.)
 const maxFree = 1024
-
-// recycle keeps d for reuse, while the free list has room.
-func (a *Analyzer) recycle(d *detail) {
-	if len(a.freeD) < maxFree {
-		a.freeD = append(a.freeD, d)
-	}
-}
 
 // Close finishes every flow still open with the verdict the evidence
 // supports (open, close-wait, fin-wait, ...) and emits them in the order
 // they started.
 func (a *Analyzer) Close() {
-	var rest []*flow
+	var rest []*core
 	a.tuples.each(func(t *tuple) {
 		if t.cur != nil && !t.cur.emitted {
 			rest = append(rest, t.cur)
@@ -446,7 +510,7 @@ func (a *Analyzer) Close() {
 			rest = append(rest, f)
 		}
 	}
-	slices.SortFunc(rest, func(x, y *flow) int { return x.id - y.id })
+	slices.SortFunc(rest, func(x, y *core) int { return x.id - y.id })
 	rest = slices.Compact(rest)
 	for _, f := range rest {
 		f.atEnd = true

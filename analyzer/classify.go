@@ -178,10 +178,10 @@ func (f *flow) result() *Flow {
 	return out
 }
 
-// core fills in the parts of out that the flow's core alone gives, which
+// coreInto fills in the parts of out that the flow's core alone gives, which
 // stay true after the flow has settled: identity, frames, counters, final
 // states and TIME_WAIT.
-func (f *flow) core(out *Flow) {
+func (f *flow) coreInto(out *Flow) {
 	*out = Flow{
 		ID:            f.id,
 		Stream:        f.id - 1,
@@ -209,7 +209,7 @@ func (f *flow) core(out *Flow) {
 // resultInto computes the flow's verdict into out.
 func (f *flow) resultInto(out *Flow) {
 	class, closer := f.classify()
-	f.core(out)
+	f.coreInto(out)
 	out.Class, out.ActiveCloser = class, closer
 	var vwhy vantageReason
 	out.Vantage, vwhy = f.vantage()

@@ -26,7 +26,7 @@ func (a *Analyzer) Advance(now int64) {
 // how many it emitted. Closed flows wait for their TIME_WAIT as usual.
 func (a *Analyzer) Expire(idle time.Duration) int {
 	cut := a.now - int64(idle)
-	var old []*flow
+	var old []*core
 	a.tuples.each(func(t *tuple) {
 		if f := t.cur; f != nil && !f.emitted && !f.closed && f.lastAt <= cut {
 			old = append(old, f)
@@ -44,7 +44,7 @@ func (a *Analyzer) Evict(max int) int {
 	if max <= 0 || a.stats.OpenFlows <= max {
 		return 0
 	}
-	var all []*flow
+	var all []*core
 	a.tuples.each(func(t *tuple) {
 		if f := t.cur; f != nil && !f.emitted {
 			all = append(all, f)
@@ -55,7 +55,7 @@ func (a *Analyzer) Evict(max int) int {
 			all = append(all, f)
 		}
 	}
-	slices.SortFunc(all, func(x, y *flow) int {
+	slices.SortFunc(all, func(x, y *core) int {
 		if x.lastAt != y.lastAt {
 			if x.lastAt < y.lastAt {
 				return -1
@@ -64,7 +64,7 @@ func (a *Analyzer) Evict(max int) int {
 		}
 		return x.id - y.id
 	})
-	all = slices.CompactFunc(all, func(x, y *flow) bool { return x == y })
+	all = slices.CompactFunc(all, func(x, y *core) bool { return x == y })
 	n := a.stats.OpenFlows - max*9/10
 	if n > len(all) {
 		n = len(all)
@@ -73,8 +73,8 @@ func (a *Analyzer) Evict(max int) int {
 }
 
 // finishEarly emits fs in the order they started.
-func (a *Analyzer) finishEarly(fs []*flow) int {
-	slices.SortFunc(fs, func(x, y *flow) int { return x.id - y.id })
+func (a *Analyzer) finishEarly(fs []*core) int {
+	slices.SortFunc(fs, func(x, y *core) int { return x.id - y.id })
 	n := 0
 	for _, f := range fs {
 		if f.emitted {

@@ -22,13 +22,13 @@ func (f *flow) settle() {
 	a := f.a
 	out := &a.scratch
 	f.resultInto(out)
-	a.recycle(f.d)
+	a.dropDetail(f.core)
 	f.d = nil
 	switch {
 	case f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait:
 		res := new(Flow)
 		*res = *out
-		a.emitResult(f, res)
+		a.emitResult(f.core, res)
 	case out.Verdict == "" && out.Events == nil && out.Decisive == nil && out.VantageWhy == "" &&
 		out.Reset == nil && out.LateDuplicate == nil && out.StuckFor == 0:
 		// Nothing beyond the core and the summary: keep only those until
@@ -36,7 +36,7 @@ func (f *flow) settle() {
 		f.sum = summary{class: out.Class, closer: out.ActiveCloser, vantage: out.Vantage, flags: out.Flags}
 		f.hasSum = true
 	default:
-		f.pk = a.pack(out)
+		a.setPacked(f.core, a.pack(out))
 	}
 	*out = Flow{}
 }
@@ -59,25 +59,25 @@ type summary struct {
 // rebuild makes the Flow of a settled flow from its core and summary.
 func (f *flow) rebuild() *Flow {
 	out := new(Flow)
-	f.core(out)
+	f.coreInto(out)
 	out.Class, out.ActiveCloser, out.Vantage, out.Flags = f.sum.class, f.sum.closer, f.sum.vantage, f.sum.flags
 	return out
 }
 
-// setFlag sets a flag, also on the verdict of a settled flow.
-func (f *flow) setFlag(fl Flag) {
-	if f.pk == "" {
+// setFlag sets a flag on f, also on its verdict if it is settled.
+func (a *Analyzer) setFlag(f *core, fl Flag) {
+	if f.pki == 0 {
 		f.setFlagOn(fl, nil)
 		return
 	}
-	r := unpackFlow([]byte(f.pk))
+	r := unpackFlow([]byte(a.pks[f.pki]))
 	f.setFlagOn(fl, r)
-	f.pk = f.a.pack(r)
+	a.pks[f.pki] = a.pack(r)
 }
 
 // setFlagOn sets a flag on the flow, its summary and r, the unpacked full
 // verdict of a settled flow (nil when there is none).
-func (f *flow) setFlagOn(fl Flag, r *Flow) {
+func (f *core) setFlagOn(fl Flag, r *Flow) {
 	f.flags.Set(fl)
 	f.sum.flags.Set(fl)
 	if r != nil {
@@ -93,11 +93,11 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	from := f.sideOf(src)
 	to := from.Other()
 	var r *Flow // the verdict in full, when it is kept packed
-	if f.pk != "" {
-		r = unpackFlow([]byte(f.pk))
+	if f.pki != 0 {
+		r = unpackFlow([]byte(f.a.pks[f.pki]))
 		defer func() {
 			f.sync(r)
-			f.pk = f.a.pack(r)
+			f.a.pks[f.pki] = f.a.pack(r)
 		}()
 	}
 	if f.isCopy(s, from) {
@@ -133,7 +133,7 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 // core (a Flow rebuilt at emission is anyway).
 func (f *flow) sync(r *Flow) {
 	var c Flow
-	f.core(&c)
+	f.coreInto(&c)
 	r.Last, r.LastAt, r.Packets, r.Bytes = c.Last, c.LastAt, c.Packets, c.Bytes
 	r.FinalState, r.TimeWaitUntil, r.CaptureCopies = c.FinalState, c.TimeWaitUntil, c.CaptureCopies
 }

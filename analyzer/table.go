@@ -27,8 +27,9 @@ type table struct {
 	n     int // tuples in the table
 	seed  [3]uint64
 
-	chunks [][]tuple
-	free   []uint32 // indexes of unused tuples
+	chunks [][]tuple // outside the Go heap (see offheap.go)
+	free   []uint32  // indexes of unused tuples
+	m      *mappings
 }
 
 // slot is one table entry: idx is the tuple index plus one (0: empty) and
@@ -44,8 +45,9 @@ const (
 	minTableSize = 1 << 10
 )
 
-func newTable() *table {
+func newTable(m *mappings) *table {
 	return &table{
+		m:     m,
 		slots: make([]slot, minTableSize),
 		mask:  minTableSize - 1,
 		seed:  [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
@@ -115,7 +117,7 @@ func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
 		t.free = t.free[:n-1]
 	} else {
 		idx = uint32(len(t.chunks)) << chunkBits
-		t.chunks = append(t.chunks, make([]tuple, chunkSize))
+		t.chunks = append(t.chunks, alloc[tuple](t.m, chunkSize))
 		for i := chunkSize - 1; i > 0; i-- {
 			t.free = append(t.free, idx+uint32(i))
 		}

@@ -14,7 +14,9 @@ import (
 func TestTable(t *testing.T) {
 	for _, keys := range []int{50, 5000} {
 		rng := rand.New(rand.NewPCG(1, uint64(keys)))
-		tab := newTable()
+		m := &mappings{}
+		defer m.release()
+		tab := newTable(m)
 		model := map[reassembly.Key]*tuple{}
 		key := func() reassembly.Key {
 			n := rng.IntN(keys)
@@ -64,7 +66,9 @@ func TestTable(t *testing.T) {
 // TestTableTupleReuse checks that a removed tuple still referred to by a
 // flow is not handed out again until the last reference is dropped.
 func TestTableTupleReuse(t *testing.T) {
-	tab := newTable()
+	m := &mappings{}
+	defer m.release()
+	tab := newTable(m)
 	k1 := reassembly.Key{Lo: reassembly.AddrPort{Port: 1}, Hi: reassembly.AddrPort{Port: 2}}
 	k2 := reassembly.Key{Lo: reassembly.AddrPort{Port: 3}, Hi: reassembly.AddrPort{Port: 4}}
 	tp := tab.add(&k1)

@@ -105,11 +105,20 @@ const (
 	tailLen   = 12 // further events kept in a ring
 )
 
-// flow is the analyzer's working state for one incarnation. The fields are
-// ordered to pack it into the smallest allocation size class: a flow lives
-// until its TIME_WAIT has passed, and there are as many as open flows.
+// flow is the analyzer's working view of one incarnation: its core, with
+// the detail the core names, and the analyzer. It is made afresh for each
+// segment (Analyzer.view) and not kept.
 type flow struct {
-	a          *Analyzer
+	*core
+	a *Analyzer
+	d *detail // nil once the flow is settled
+}
+
+// core is what the analyzer keeps of one incarnation until its TIME_WAIT
+// has passed; there are as many as open flows. It lives outside the Go heap
+// (see offheap.go), so it holds no pointer into it: its detail and packed
+// verdict are named by index.
+type core struct {
 	t          *tuple
 	id         int
 	client     reassembly.AddrPort
@@ -137,12 +146,13 @@ type flow struct {
 	nextFP [2]uint8
 	copies int32
 
-	// d holds the evidence and the timeline. A closed flow that has been
-	// quiet for its settle window is settled: its verdict is computed into
-	// sum or pk and d is recycled, so that the flows waiting out TIME_WAIT
-	// stay small; later segments only amend the verdict (see addSettled).
-	d      *detail
-	pk     string  // the full verdict of a settled flow, packed (see packFlow)
+	// di names the detail: the evidence and the timeline. A closed flow
+	// that has been quiet for its settle window is settled: its verdict is
+	// computed into sum or the packed verdict pki names, and its detail is
+	// recycled, so that the flows waiting out TIME_WAIT stay small; later
+	// segments only amend the verdict (see addSettled).
+	di     uint32
+	pki    uint32  // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
 	sum    summary // the verdict when nothing beyond it and the core is wanted (hasSum)
 	hasSum bool
 
@@ -231,7 +241,7 @@ const copyRing = 4
 
 // isCopy reports whether s repeats one of the latest segments from side,
 // and records s as the latest one otherwise.
-func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
+func (f *core) isCopy(s *reassembly.Segment, side Side) bool {
 	h := uint64(s.Seq)<<32 | uint64(s.Ack)
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.TSval)<<32 | uint64(s.Len))
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.IPID)<<32 | uint64(s.Win)<<8 | uint64(s.Flags))
@@ -250,7 +260,7 @@ func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
 }
 
 // sideOf returns the side that ap is in f.
-func (f *flow) sideOf(ap reassembly.AddrPort) Side {
+func (f *core) sideOf(ap reassembly.AddrPort) Side {
 	if ap == f.client {
 		return Client
 	}
@@ -258,7 +268,7 @@ func (f *flow) sideOf(ap reassembly.AddrPort) Side {
 }
 
 // endpoint returns the address of a side.
-func (f *flow) endpoint(s Side) reassembly.AddrPort {
+func (f *core) endpoint(s Side) reassembly.AddrPort {
 	if s == Client {
 		return f.client
 	}
@@ -267,7 +277,7 @@ func (f *flow) endpoint(s Side) reassembly.AddrPort {
 
 // startsNew reports whether a bare SYN from src opens a new incarnation
 // rather than retransmitting this one's SYN.
-func (f *flow) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
+func (f *core) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
 	side := f.sideOf(src)
 	h := &f.h[side]
 	if side == Client && h.HasISN && s.Seq == h.ISN && !f.closed && !f.closing {
@@ -279,7 +289,7 @@ func (f *flow) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
 // isOldSegment reports whether s belongs to the earlier incarnation old
 // rather than to f: it lies in old's sequence space and outside f's, or its
 // timestamp predates f's.
-func (f *flow) isOldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrPort) bool {
+func (f *flow) isOldSegment(old *core, s *reassembly.Segment, src reassembly.AddrPort) bool {
 	if src != old.client && src != old.server {
 		return false
 	}
@@ -333,7 +343,7 @@ func (f *flow) tsFirst(src reassembly.AddrPort, tsval uint32) bool {
 }
 
 // oldSegment records s, a segment of incarnation old, arriving in f.
-func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrPort) {
+func (f *flow) oldSegment(old *core, s *reassembly.Segment, src reassembly.AddrPort) {
 	side := f.sideOf(src)
 	f.touch(s)
 	notes := noteOldSegment
@@ -345,7 +355,7 @@ func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrP
 		f.d.answerWait = true
 		f.d.answerBy = side.Other()
 	}
-	old.setFlag(FlagOldSegment)
+	f.a.setFlag(old, FlagOldSegment)
 	// The segment is shown with the old incarnation's relative numbers.
 	oh := &old.h[old.sideOf(src)]
 	r := f.mkRec(s, side, notes)
@@ -357,7 +367,7 @@ func (f *flow) oldSegment(old *flow, s *reassembly.Segment, src reassembly.AddrP
 }
 
 // touch updates the flow's first/last bookkeeping.
-func (f *flow) touch(s *reassembly.Segment) {
+func (f *core) touch(s *reassembly.Segment) {
 	ref := FrameRef{File: s.File, Frame: s.Frame}
 	if f.n == 0 {
 		f.first, f.firstAt = ref, s.At
@@ -773,7 +783,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 		return
 	}
 	old := f.t.prev
-	if old == nil || old == f {
+	if old == nil || old == f.core {
 		return
 	}
 	peer := f.endpoint(to)
@@ -788,7 +798,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	f.d.oldFrom = to
 	f.d.oldInc = int(old.inc)
 	f.d.oldViaDSACK = true
-	old.setFlag(FlagOldSegment)
+	f.a.setFlag(old, FlagOldSegment)
 }
 
 // flushPre moves the last data of each side into the timeline when the
