@@ -45,17 +45,19 @@ type Analyzer struct {
 	cfg    Config
 	emit   func(*Flow)
 	tuples *table
-	queue  fifo // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
-	flows  arena[core]
-	mem    *mappings // the chunks of flows and tuples, outside the Go heap
+	queue  fifo      // closed or superseded flows waiting for their TIME_WAIT to pass, by due time
+	mem    *mappings // the chunks of the arenas and of the tuples, outside the Go heap
+	// Arenas of what flows are made of, outside the Go heap.
+	flows   arena[core]
+	dets    arena[detail]
+	evMores arena[evMore]
+	tails   arena[tailRing]
+	recBuf  []rec // reused by events
 
-	// The details and packed verdicts of flows, named by core.di and
-	// core.pki; index 0 is none.
-	dets    []*detail
-	detFree []uint32  // unused indexes of dets
-	freeD   []*detail // details of settled or finished flows, for reuse
-	pks     []string
-	pkFree  []uint32
+	// The packed verdicts of settled flows, named by core.pki; index 0 is
+	// none.
+	pks    []string
+	pkFree []uint32
 
 	// settleQ holds closed flows until they have been quiet for their
 	// settle window, oldest first: [0] those with the short window, [1]
@@ -121,49 +123,36 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 		cfg.FrameName = func(r FrameRef) string { return strconv.FormatInt(r.Frame, 10) }
 	}
 	m := &mappings{}
-	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), flows: arena[core]{m: m}, mem: m,
-		dets: []*detail{nil}, pks: []string{""}}
+	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), mem: m, pks: []string{""},
+		flows: arena[core]{m: m}, dets: arena[detail]{m: m}, evMores: arena[evMore]{m: m}, tails: arena[tailRing]{m: m}}
 	m.watch(a)
 	return a
 }
 
 // view returns f's working view: the core with its detail.
-func (a *Analyzer) view(c *core) flow { return flow{core: c, a: a, d: a.dets[c.di]} }
+func (a *Analyzer) view(c *core) flow { return flow{core: c, a: a, d: c.det} }
 
 // newDetail gives f a fresh detail.
 func (a *Analyzer) newDetail(f *flow) {
-	var i uint32
-	if n := len(a.detFree); n > 0 {
-		i = a.detFree[n-1]
-		a.detFree = a.detFree[:n-1]
-	} else {
-		i = uint32(len(a.dets))
-		a.dets = append(a.dets, nil)
-	}
-	var d *detail
-	if n := len(a.freeD); n > 0 {
-		d = a.freeD[n-1]
-		a.freeD = a.freeD[:n-1]
-		*d = detail{}
-	} else {
-		d = new(detail)
-	}
-	d.ev = d.evBuf[:0]
-	a.dets[i] = d
-	f.di, f.d = i, d
+	d := a.dets.get()
+	*d = detail{}
+	f.det, f.d = d, d
 }
 
 // dropDetail recycles the detail of c, if it has one.
 func (a *Analyzer) dropDetail(c *core) {
-	if c.di == 0 {
+	d := c.det
+	if d == nil {
 		return
 	}
-	if len(a.freeD) < maxFree {
-		a.freeD = append(a.freeD, a.dets[c.di])
+	if d.evMore != nil {
+		a.evMores.put(d.evMore)
 	}
-	a.dets[c.di] = nil
-	a.detFree = append(a.detFree, c.di)
-	c.di = 0
+	if d.tail != nil {
+		a.tails.put(d.tail)
+	}
+	a.dets.put(d)
+	c.det = nil
 }
 
 // setPacked keeps pk as the packed verdict of c.
@@ -218,13 +207,13 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	if c != nil && bareSYN && c.startsNew(s, src) {
 		// The old incarnation stays reachable as t.prev until its TIME_WAIT
 		// passes, so that late duplicates can be attributed to it.
-		if c.di != 0 {
-			a.dets[c.di].supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+		if c.det != nil {
+			c.det.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
 		}
 		a.enqueue(c)
 		c = nil
 	}
-	if c != nil && c.di != 0 && t.prev != nil && !bareSYN && c.inc > 1 {
+	if c != nil && c.det != nil && t.prev != nil && !bareSYN && c.inc > 1 {
 		if f, old := a.view(c), t.prev; f.isOldSegment(old, s, src) {
 			f.oldSegment(old, s, src)
 			return
@@ -395,7 +384,7 @@ func (a *Analyzer) expire() {
 			}
 			q.pop()
 			c := e.live()
-			if c == nil || c.di == 0 {
+			if c == nil || c.det == nil {
 				continue
 			}
 			f := a.view(c)
@@ -487,13 +476,6 @@ func (a *Analyzer) release(f *core) {
 	a.takePacked(f)
 	a.flows.put(f)
 }
-
-// maxFree is how many details the free list keeps for reuse. Enough for
-// the flows that start and end within a moment; beyond it the garbage
-// collector takes them, so that a burst of flows inside their settle
-// window does not stay in memory as free structs. (The cores are outside
-// the heap, and their free list follows the peak of open flows.)
-const maxFree = 1024
 
 // Close finishes every flow still open with the verdict the evidence
 // supports (open, close-wait, fin-wait, ...) and emits them in the order

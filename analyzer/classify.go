@@ -295,8 +295,8 @@ func (f *flow) answerText() string {
 	switch {
 	case f.d.oldViaDSACK:
 		return "D-SACK"
-	case f.d.answerKind != "":
-		return f.d.answerKind
+	case f.d.answerKind != answerNone:
+		return answerText[f.d.answerKind]
 	}
 	return "no answer (dropped)"
 }
@@ -566,7 +566,12 @@ func dur(ns int64) string {
 
 // events converts the kept timeline records to Events.
 func (f *flow) events() []Event {
-	recs := f.d.ev
+	d := f.d
+	recs := append(f.a.recBuf[:0], d.ev[:min(d.nev, evInline)]...)
+	if d.nev > evInline {
+		recs = append(recs, d.evMore[:d.nev-evInline]...)
+	}
+	defer func() { f.a.recBuf = recs[:0] }()
 	if f.d.ntail > 0 {
 		start := 0
 		if f.d.ntail > tailLen {

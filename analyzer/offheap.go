@@ -9,16 +9,16 @@ import (
 // flows, and they stay for a minute each. Kept on the Go heap, they would
 // be scanned by every garbage collection, and the collector's heap goal
 // (twice the live heap by default) would double the memory they take.
-// Their cores and the 5-tuples are therefore kept outside the Go heap, in
-// chunks mapped from the operating system (see mapChunk), and recycled
-// through free lists: their memory follows the peak of open flows, as the
-// memory target asks, and costs the collector nothing.
+// Their cores, the details of the flows not yet settled and the 5-tuples
+// are therefore kept outside the Go heap, in chunks mapped from the
+// operating system (see mapChunk), and recycled through free lists: their
+// memory follows the peak of open flows, as the memory target asks, and
+// costs the collector nothing.
 //
 // What lives there must hold no pointer into the Go heap, which the
-// collector could not see: a core and a tuple point only at each other
-// (*core, *tuple, both outside the heap). The detail of a flow and its
-// packed verdict, which hold slices and strings, stay on the heap and are
-// named by index (core.di, core.pki). TestOffHeapTypes checks this.
+// collector could not see: cores, details and tuples point only at each
+// other. The packed verdict of a settled flow, a string, stays on the heap
+// and is named by index (core.pki). TestOffHeapTypes checks this.
 
 // mappings are the chunks an analyzer has mapped. They are unmapped when
 // the analyzer is no longer reachable, by a cleanup that holds the

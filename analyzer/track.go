@@ -146,12 +146,12 @@ type core struct {
 	nextFP [2]uint8
 	copies int32
 
-	// di names the detail: the evidence and the timeline. A closed flow
+	// det is the detail: the evidence and the timeline. A closed flow
 	// that has been quiet for its settle window is settled: its verdict is
 	// computed into sum or the packed verdict pki names, and its detail is
 	// recycled, so that the flows waiting out TIME_WAIT stay small; later
 	// segments only amend the verdict (see addSettled).
-	di     uint32
+	det    *detail // outside the Go heap too; nil once settled
 	pki    uint32  // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
 	sum    summary // the verdict when nothing beyond it and the core is wanted (hasSum)
 	hasSum bool
@@ -197,20 +197,41 @@ type detail struct {
 	answerWait   bool
 	answerBy     Side
 	answer       segRef
-	answerKind   string
+	answerKind   answerKind
 	reusedAfter  int64
 	reusedFrom   Side
 	reusedHolder reassembly.AddrPort
 	supersededBy FrameRef
 
-	ev      []rec
-	tail    *[tailLen]rec // allocated once the timeline overflows
+	// The timeline: the first events in ev, the next in evMore once ev is
+	// full, then the newest in the ring tail (both from the analyzer's
+	// arenas, outside the Go heap, like the detail itself).
+	ev      [evInline]rec
+	evMore  *evMore
+	nev     int32
+	tail    *tailRing
 	ntail   int
 	preData [2]rec // last data segment of each side before the close, not yet in ev
 	hasPre  [2]bool
-
-	evBuf [evInline]rec // the first timeline events, without an allocation
 }
+
+// evMore holds the timeline events beyond the first evInline.
+type evMore [maxEvents - evInline]rec
+
+// tailRing holds the newest events once the timeline is full.
+type tailRing [tailLen]rec
+
+// answerKind is how the receiver of an old segment answered it.
+type answerKind uint8
+
+const (
+	answerNone answerKind = iota
+	answerRST
+	answerDupACK
+	answerDSACK
+)
+
+var answerText = [...]string{"", "an RST", "a duplicate ACK", "a duplicate ACK with a D-SACK block"}
 
 // evInline is the number of timeline events kept inside the flow: a
 // handshake, the last data of each side and a four-way close fit.
@@ -404,11 +425,20 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 // ring when the room runs out.
 func (f *flow) keep(r rec, important bool) {
 	switch {
-	case len(f.d.ev) < maxEvents && (important || f.closing):
-		f.d.ev = append(f.d.ev, r)
+	case f.d.nev < maxEvents && (important || f.closing):
+		d := f.d
+		if i := d.nev; i < evInline {
+			d.ev[i] = r
+		} else {
+			if d.evMore == nil {
+				d.evMore = f.a.evMores.get()
+			}
+			d.evMore[i-evInline] = r
+		}
+		d.nev++
 	case f.closing || important:
 		if f.d.tail == nil {
-			f.d.tail = new([tailLen]rec)
+			f.d.tail = f.a.tails.get()
 		}
 		f.d.tail[f.d.ntail%tailLen] = r
 		f.d.ntail++
@@ -465,14 +495,14 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		if s.At-f.d.oldSeg.at < int64(1e9) {
 			switch {
 			case s.Flags&reassembly.FlagRST != 0:
-				f.d.answerKind = "an RST"
+				f.d.answerKind = answerRST
 			case s.Len == 0 && s.Flags&(reassembly.FlagSYN|reassembly.FlagFIN) == 0:
-				f.d.answerKind = "a duplicate ACK"
+				f.d.answerKind = answerDupACK
 				if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) {
-					f.d.answerKind = "a duplicate ACK with a D-SACK block"
+					f.d.answerKind = answerDSACK
 				}
 			}
-			if f.d.answerKind != "" {
+			if f.d.answerKind != answerNone {
 				f.d.answer = mkRef(s)
 				n |= noteAnswerOld
 				important = true
