@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -53,6 +54,7 @@ type Analyzer struct {
 	evMores arena[evMore]
 	tails   arena[tailRing]
 	recBuf  []rec // reused by events
+	qchunks arena[qchunk]
 
 	// The packed verdicts of settled flows, named by core.pki; index 0 is
 	// none.
@@ -125,6 +127,8 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 	m := &mappings{}
 	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), mem: m, pks: []string{""},
 		flows: arena[core]{m: m}, dets: arena[detail]{m: m}, evMores: arena[evMore]{m: m}, tails: arena[tailRing]{m: m}}
+	a.queue.ar, a.settleQ[0].ar, a.settleQ[1].ar = &a.qchunks, &a.qchunks, &a.qchunks
+	a.qchunks.m = m
 	m.watch(a)
 	return a
 }
@@ -194,6 +198,11 @@ func (a *Analyzer) Stats() Stats {
 // earlier than one already seen is processed as if it came at the latest
 // time seen.
 func (a *Analyzer) Add(s *reassembly.Segment) {
+	a.add(s)
+	runtime.KeepAlive(a) // see mappings.watch
+}
+
+func (a *Analyzer) add(s *reassembly.Segment) {
 	a.stats.Segments++
 	if s.At > a.now {
 		a.now = s.At
@@ -343,33 +352,83 @@ func (a *Analyzer) settleQueue(f *flow) {
 	a.settleQ[i].push(qent{f: f.core, gen: f.gen, at: f.lastAt + w})
 }
 
-// fifo is a queue of flows in the order they are due.
+// fifo is a queue of flows in the order they are due: a list of chunks
+// from an off-heap arena, so that a queue as long as the open flows costs
+// 24 bytes an entry, with neither the slack of a growing slice nor the
+// collector's attention.
 type fifo struct {
-	q    []qent
-	head int
+	head, tail *qchunk
+	hi, ti     int // next entry to read in head, to write in tail
+	ar         *arena[qchunk]
 }
 
-func (q *fifo) push(e qent) { q.q = append(q.q, e) }
+// qchunk is a piece of a fifo.
+type qchunk struct {
+	e    [qchunkLen]qent
+	next *qchunk
+}
+
+const qchunkLen = 170 // a chunk is 4 KiB
+
+func (q *fifo) push(e qent) {
+	if q.tail == nil || q.ti == qchunkLen {
+		c := q.ar.get()
+		c.next = nil
+		if q.tail == nil {
+			q.head, q.hi = c, 0
+		} else {
+			q.tail.next = c
+		}
+		q.tail, q.ti = c, 0
+	}
+	q.tail.e[q.ti] = e
+	q.ti++
+}
 
 // peek returns the oldest entry; ok is false when the queue is empty.
 func (q *fifo) peek() (e qent, ok bool) {
-	if q.head < len(q.q) {
-		return q.q[q.head], true
+	if q.head == nil || (q.head == q.tail && q.hi == q.ti) {
+		return qent{}, false
 	}
-	return qent{}, false
+	return q.head.e[q.hi], true
 }
 
-// pop drops the oldest entry, and compacts the slice when half of it is
-// spent.
+// pop drops the oldest entry; the queue must not be empty.
 func (q *fifo) pop() {
-	q.q[q.head] = qent{}
-	q.head++
-	if q.head > 1024 && q.head*2 > len(q.q) {
-		n := copy(q.q, q.q[q.head:])
-		clear(q.q[n:])
-		q.q = q.q[:n]
-		q.head = 0
+	q.hi++
+	if q.hi == qchunkLen || (q.head == q.tail && q.hi == q.ti) {
+		c := q.head
+		if c == q.tail {
+			q.head, q.tail, q.ti = nil, nil, 0
+		} else {
+			q.head = c.next
+		}
+		q.hi = 0
+		q.ar.put(c)
 	}
+}
+
+// each calls fn for every entry, oldest first.
+func (q *fifo) each(fn func(qent)) {
+	for c, i := q.head, q.hi; c != nil; c, i = c.next, 0 {
+		end := qchunkLen
+		if c == q.tail {
+			end = q.ti
+		}
+		for ; i < end; i++ {
+			fn(c.e[i])
+		}
+	}
+}
+
+// reset empties the queue.
+func (q *fifo) reset() {
+	for q.head != nil {
+		c := q.head
+		q.head = c.next
+		q.ar.put(c)
+	}
+	q.tail, q.hi, q.ti = nil, 0, 0
 }
 
 // expire settles the closed flows that have been quiet for their settle
@@ -481,23 +540,24 @@ func (a *Analyzer) release(f *core) {
 // supports (open, close-wait, fin-wait, ...) and emits them in the order
 // they started.
 func (a *Analyzer) Close() {
+	defer runtime.KeepAlive(a) // see mappings.watch
 	var rest []*core
 	a.tuples.each(func(t *tuple) {
 		if t.cur != nil && !t.cur.emitted {
 			rest = append(rest, t.cur)
 		}
 	})
-	for _, e := range a.queue.q[a.queue.head:] {
+	a.queue.each(func(e qent) {
 		if f := e.live(); f != nil {
 			rest = append(rest, f)
 		}
-	}
+	})
 	slices.SortFunc(rest, func(x, y *core) int { return x.id - y.id })
 	rest = slices.Compact(rest)
 	for _, f := range rest {
 		f.atEnd = true
 		a.finish(f)
 	}
-	a.queue = fifo{}
+	a.queue.reset()
 	a.tuples.clear()
 }

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"runtime"
 	"slices"
 	"time"
 )
@@ -14,6 +15,7 @@ import (
 // A live capture calls it with the wall clock, so that verdicts come out
 // while the network is quiet. A time earlier than the clock is ignored.
 func (a *Analyzer) Advance(now int64) {
+	defer runtime.KeepAlive(a) // see mappings.watch
 	if now > a.now {
 		a.now = now
 		a.expire()
@@ -25,6 +27,7 @@ func (a *Analyzer) Advance(now int64) {
 // supports, as at the end of a capture (open, close-wait, ...). It returns
 // how many it emitted. Closed flows wait for their TIME_WAIT as usual.
 func (a *Analyzer) Expire(idle time.Duration) int {
+	defer runtime.KeepAlive(a) // see mappings.watch
 	cut := a.now - int64(idle)
 	var old []*core
 	a.tuples.each(func(t *tuple) {
@@ -41,6 +44,7 @@ func (a *Analyzer) Expire(idle time.Duration) int {
 // flow pay for a sort). It returns how many it emitted. max <= 0 means no
 // limit.
 func (a *Analyzer) Evict(max int) int {
+	defer runtime.KeepAlive(a) // see mappings.watch
 	if max <= 0 || a.stats.OpenFlows <= max {
 		return 0
 	}
@@ -50,11 +54,11 @@ func (a *Analyzer) Evict(max int) int {
 			all = append(all, f)
 		}
 	})
-	for _, e := range a.queue.q[a.queue.head:] {
+	a.queue.each(func(e qent) {
 		if f := e.live(); f != nil {
 			all = append(all, f)
 		}
-	}
+	})
 	slices.SortFunc(all, func(x, y *core) int {
 		if x.lastAt != y.lastAt {
 			if x.lastAt < y.lastAt {

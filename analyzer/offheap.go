@@ -39,6 +39,19 @@ func alloc[T any](m *mappings, n int) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)
 }
 
+// free unmaps s, an array from alloc.
+func free[T any](m *mappings, s []T) {
+	p := unsafe.Pointer(unsafe.SliceData(s))
+	for i, b := range m.chunks {
+		if unsafe.Pointer(unsafe.SliceData(b)) == p {
+			m.bytes -= int64(len(b))
+			m.chunks = append(m.chunks[:i], m.chunks[i+1:]...)
+			unmapChunk(b)
+			return
+		}
+	}
+}
+
 // release unmaps every chunk.
 func (m *mappings) release() {
 	for _, b := range m.chunks {
@@ -47,7 +60,12 @@ func (m *mappings) release() {
 	m.chunks, m.bytes = nil, 0
 }
 
-// watch unmaps m's chunks once owner is unreachable.
+// watch unmaps m's chunks once owner is unreachable. The pointers into
+// the chunks that methods hold in local variables do not keep owner
+// reachable, and the collector may find it unreachable after its last use
+// in a method, while that method still works in the chunks: so every
+// exported method of Analyzer keeps its receiver alive to its end
+// (runtime.KeepAlive), and no pointer into the chunks leaves the package.
 func (m *mappings) watch(owner *Analyzer) {
 	runtime.AddCleanup(owner, func(m *mappings) { m.release() }, m)
 }

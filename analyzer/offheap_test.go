@@ -10,6 +10,7 @@ import (
 var offHeapTypes = []reflect.Type{
 	reflect.TypeFor[core](), reflect.TypeFor[tuple](),
 	reflect.TypeFor[detail](), reflect.TypeFor[evMore](), reflect.TypeFor[tailRing](),
+	reflect.TypeFor[qchunk](), reflect.TypeFor[slot](),
 }
 
 // heapPointers lists the fields of ty that could point into the Go heap:
@@ -54,5 +55,49 @@ func TestOffHeapTypes(t *testing.T) {
 	got := heapPointers("bad", reflect.TypeFor[bad]())
 	if want := []string{"bad.f", "bad.s[].name"}; !slices.Equal(got, want) {
 		t.Errorf("heapPointers(bad) = %v, want %v", got, want)
+	}
+}
+
+// TestFifo checks the chunked queue against a slice, across chunk
+// boundaries, with the queue running empty and filling again.
+func TestFifo(t *testing.T) {
+	m := &mappings{}
+	defer m.release()
+	ar := &arena[qchunk]{m: m}
+	q := fifo{ar: ar}
+	var want []int64
+	next := int64(0)
+	check := func(step string) {
+		t.Helper()
+		var got []int64
+		q.each(func(e qent) { got = append(got, e.at) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: queue holds %d entries %v..., want %d", step, len(got), got[:min(len(got), 5)], len(want))
+		}
+		e, ok := q.peek()
+		if ok != (len(want) > 0) || (ok && e.at != want[0]) {
+			t.Fatalf("%s: peek = %v, %v; want first of %d", step, e.at, ok, len(want))
+		}
+	}
+	for _, n := range []struct{ push, pop int }{{1, 1}, {qchunkLen, 0}, {1, qchunkLen + 1}, {3*qchunkLen + 7, 2 * qchunkLen}, {5, qchunkLen + 12}, {0, 0}} {
+		for range n.push {
+			q.push(qent{at: next})
+			want = append(want, next)
+			next++
+		}
+		check("push")
+		for range n.pop {
+			q.pop()
+			want = want[1:]
+		}
+		check("pop")
+	}
+	q.push(qent{at: 1})
+	q.reset()
+	want = nil
+	check("reset")
+	// Every chunk is back in the arena: none leaked.
+	if got := len(ar.free); got != arenaChunk {
+		t.Errorf("arena holds %d free chunks after reset, want %d", got, arenaChunk)
 	}
 }

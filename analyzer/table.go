@@ -22,7 +22,7 @@ import (
 // Tuples live in fixed-size chunks, so a *tuple stays valid for as long as
 // the tuple is in use, and freed tuples are reused.
 type table struct {
-	slots []slot
+	slots []slot // outside the Go heap, like the tuples
 	mask  uint32
 	n     int // tuples in the table
 	seed  [3]uint64
@@ -48,7 +48,7 @@ const (
 func newTable(m *mappings) *table {
 	return &table{
 		m:     m,
-		slots: make([]slot, minTableSize),
+		slots: alloc[slot](m, minTableSize),
 		mask:  minTableSize - 1,
 		seed:  [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
 	}
@@ -141,13 +141,14 @@ func (t *table) insert(s slot) {
 // grow doubles the slots.
 func (t *table) grow() {
 	old := t.slots
-	t.slots = make([]slot, 2*len(old))
+	t.slots = alloc[slot](t.m, 2*len(old))
 	t.mask = uint32(len(t.slots) - 1)
 	for _, s := range old {
 		if s.idx != 0 {
 			t.insert(s)
 		}
 	}
+	free(t.m, old)
 }
 
 // remove deletes tp from the table; it is reused once no flow refers to it
