@@ -264,20 +264,20 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 	f := flow{core: c, a: a}
 	a.newDetail(&f)
 	dst := reassembly.AddrPort{Addr: s.Dst, Port: s.DstPort}
+	client := src
 	switch {
 	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN:
-		f.client, f.server = src, dst
 	case s.Flags&(reassembly.FlagSYN|reassembly.FlagACK) == reassembly.FlagSYN|reassembly.FlagACK:
-		f.client, f.server = dst, src
+		client = dst
 	default:
 		// No handshake: the lower port (a well-known or registered port)
 		// is taken as the server, as Wireshark and Zeek guess.
 		f.dirGuessed = true
-		f.client, f.server = src, dst
 		if guessServer(src.Port, dst.Port) == 0 {
-			f.client, f.server = dst, src
+			client = dst
 		}
 	}
+	f.clientHi = client == t.key.Hi && client != t.key.Lo
 	if t.cur != nil {
 		if old := t.prev; old != nil && old.emitted && old.t == t {
 			// Dropped from the tuple's history. Once emitted it has

@@ -186,8 +186,8 @@ func (f *flow) coreInto(out *Flow) {
 		ID:            f.id,
 		Stream:        f.id - 1,
 		Incarnation:   int(f.inc),
-		Client:        f.client,
-		Server:        f.server,
+		Client:        f.client(),
+		Server:        f.server(),
 		DirGuessed:    f.dirGuessed,
 		Flags:         f.flags,
 		First:         f.first,
@@ -419,7 +419,7 @@ func (f *flow) verdict(out *Flow) string {
 		b.WriteString(".")
 	case ClassRefused:
 		fmt.Fprintf(&b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
-			f.server, fn(f.d.syn.ref()), fn(f.d.rst.ref()), f.server.Port)
+			f.server(), fn(f.d.syn.ref()), fn(f.d.rst.ref()), f.server().Port)
 	case ClassRSTAbort, ClassRSTAfterClose:
 		ri := out.Reset
 		state := "ESTABLISHED"

@@ -121,8 +121,7 @@ type flow struct {
 type core struct {
 	t          *tuple
 	id         int
-	client     reassembly.AddrPort
-	server     reassembly.AddrPort
+	clientHi   bool // the client is the tuple key's Hi end (see client)
 	dirGuessed bool
 	st         [2]State
 	n          int32 // segments seen
@@ -282,18 +281,35 @@ func (f *core) isCopy(s *reassembly.Segment, side Side) bool {
 
 // sideOf returns the side that ap is in f.
 func (f *core) sideOf(ap reassembly.AddrPort) Side {
-	if ap == f.client {
+	if ap == f.client() {
 		return Client
 	}
 	return Server
 }
 
+// client returns the client's address: one end of the tuple's key, which
+// the core does not repeat.
+func (f *core) client() reassembly.AddrPort {
+	if f.clientHi {
+		return f.t.key.Hi
+	}
+	return f.t.key.Lo
+}
+
+// server returns the server's address.
+func (f *core) server() reassembly.AddrPort {
+	if f.clientHi {
+		return f.t.key.Lo
+	}
+	return f.t.key.Hi
+}
+
 // endpoint returns the address of a side.
 func (f *core) endpoint(s Side) reassembly.AddrPort {
 	if s == Client {
-		return f.client
+		return f.client()
 	}
-	return f.server
+	return f.server()
 }
 
 // startsNew reports whether a bare SYN from src opens a new incarnation
@@ -311,7 +327,7 @@ func (f *core) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
 // rather than to f: it lies in old's sequence space and outside f's, or its
 // timestamp predates f's.
 func (f *flow) isOldSegment(old *core, s *reassembly.Segment, src reassembly.AddrPort) bool {
-	if src != old.client && src != old.server {
+	if src != old.client() && src != old.server() {
 		return false
 	}
 	oh := &old.h[old.sideOf(src)]
@@ -817,7 +833,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 		return
 	}
 	peer := f.endpoint(to)
-	if peer != old.client && peer != old.server {
+	if peer != old.client() && peer != old.server() {
 		return
 	}
 	oh := &old.h[old.sideOf(peer)]
