@@ -53,7 +53,8 @@ type Analyzer struct {
 	dets    arena[detail]
 	evMores arena[evMore]
 	tails   arena[tailRing]
-	recBuf  []rec // reused by events
+	recBuf  []rec  // reused by events
+	vbuf    []byte // reused by verdict
 	qchunks arena[qchunk]
 
 	// The packed verdicts of settled flows, named by core.pki; index 0 is

@@ -1,8 +1,8 @@
 package analyzer
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
 	"time"
 
 	"teardown/reassembly"
@@ -389,7 +389,8 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 // verdict writes the one-sentence explanation, citing frame numbers.
 func (f *flow) verdict(out *Flow) string {
 	fn := f.a.cfg.FrameName
-	var b strings.Builder
+	b := f.a.vbuf[:0]
+	defer func() { f.a.vbuf = b[:0] }()
 	switch out.Class {
 	case ClassLateDuplicate:
 		kind := "segment"
@@ -404,21 +405,21 @@ func (f *flow) verdict(out *Flow) string {
 			kind = fmt.Sprintf("data segment (%d bytes)", f.d.oldSeg.len)
 		}
 		if f.d.oldViaDSACK {
-			fmt.Fprintf(&b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
+			b = fmt.Appendf(b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
 				f.d.oldFrom.Other(), fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.inc)
 		} else {
-			fmt.Fprintf(&b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
+			b = fmt.Appendf(b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
 				fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.tsClause(), f.inc, f.d.oldFrom.Other(), f.answerText())
 			if f.d.answer.ok {
-				fmt.Fprintf(&b, " (frame %s)", fn(f.d.answer.ref()))
+				b = fmt.Appendf(b, " (frame %s)", fn(f.d.answer.ref()))
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
-			fmt.Fprintf(&b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.reusedAfter), f.d.reusedHolder, f.inc-1)
+			b = fmt.Appendf(b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.reusedAfter), f.d.reusedHolder, f.inc-1)
 		}
-		b.WriteString(".")
+		b = append(b, '.')
 	case ClassRefused:
-		fmt.Fprintf(&b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
+		b = fmt.Appendf(b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
 			f.server(), fn(f.d.syn.ref()), fn(f.d.rst.ref()), f.server().Port)
 	case ClassRSTAbort, ClassRSTAfterClose:
 		ri := out.Reset
@@ -426,92 +427,92 @@ func (f *flow) verdict(out *Flow) string {
 		if f.d.rstFrom != StateUnknown {
 			state = f.d.rstFrom.String()
 		}
-		fmt.Fprintf(&b, "The %s reset the connection (RST frame %s) in %s", ri.By, fn(ri.Frame), state)
+		b = fmt.Appendf(b, "The %s reset the connection (RST frame %s) in %s", ri.By, fn(ri.Frame), state)
 		if out.Class == ClassRSTAbort {
-			b.WriteString(" without sending a FIN")
+			b = append(b, " without sending a FIN"...)
 		}
-		fmt.Fprintf(&b, "; likely cause: %s — %s.", ri.Cause, ri.Evidence)
+		b = fmt.Appendf(b, "; likely cause: %s — %s.", ri.Cause, ri.Evidence)
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		why := f.lossEvidence(side)
-		fmt.Fprintf(&b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
+		b = fmt.Appendf(b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
 		if f.d.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {
-				fmt.Fprintf(&b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
 			} else {
-				fmt.Fprintf(&b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
 			}
 		}
-		b.WriteString(".")
+		b = append(b, '.')
 	case ClassSimultaneous:
-		fmt.Fprintf(&b, "Both sides closed at once: the client's FIN (frame %s) and the server's FIN (frame %s) crossed, neither acknowledging the other, so both passed through CLOSING and both hold TIME_WAIT.",
+		b = fmt.Appendf(b, "Both sides closed at once: the client's FIN (frame %s) and the server's FIN (frame %s) crossed, neither acknowledging the other, so both passed through CLOSING and both hold TIME_WAIT.",
 			fn(f.d.fin[Client].ref()), fn(f.d.fin[Server].ref()))
 	case ClassFourWay:
+		// The commonest sentence, so built without fmt.
 		act, pas := f.firstClose, f.firstClose.Other()
-		fmt.Fprintf(&b, "The %s closed first (FIN frame %s)", act, fn(f.d.fin[act].ref()))
+		b = cat(b, "The ", act.String(), " closed first (FIN frame ", fn(f.d.fin[act].ref()), ")")
 		if out.Flags.Has(FlagPiggybackedFIN) || f.d.finAck[act].ref() == f.d.fin[pas].ref() {
-			fmt.Fprintf(&b, ", the %s acknowledged it with its own FIN (frame %s)", pas, fn(f.d.fin[pas].ref()))
+			b = cat(b, ", the ", pas.String(), " acknowledged it with its own FIN (frame ", fn(f.d.fin[pas].ref()), ")")
 		} else {
-			fmt.Fprintf(&b, ", the %s acknowledged it (frame %s) and closed (FIN frame %s)", pas, fn(f.d.finAck[act].ref()), fn(f.d.fin[pas].ref()))
+			b = cat(b, ", the ", pas.String(), " acknowledged it (frame ", fn(f.d.finAck[act].ref()), ") and closed (FIN frame ", fn(f.d.fin[pas].ref()), ")")
 		}
-		fmt.Fprintf(&b, ", and the %s's final ACK (frame %s) completed the close", act, fn(f.d.finAck[pas].ref()))
+		b = cat(b, ", and the ", act.String(), "'s final ACK (frame ", fn(f.d.finAck[pas].ref()), ") completed the close")
 		if out.Flags.Has(FlagHalfClose) {
-			fmt.Fprintf(&b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.dataAfter[act].ref()))
+			b = fmt.Appendf(b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.dataAfter[act].ref()))
 		}
-		b.WriteString(".")
+		b = append(b, '.')
 	case ClassCloseWait:
 		act := f.firstClose
 		if !f.d.fin[act].ok {
 			act = act.Other()
 		}
 		pas := act.Other()
-		fmt.Fprintf(&b, "The %s closed (FIN frame %s, acknowledged at frame %s) but the %s never sent its FIN: the %s was left in CLOSE_WAIT (its application never called close()) and the %s in %s",
+		b = fmt.Appendf(b, "The %s closed (FIN frame %s, acknowledged at frame %s) but the %s never sent its FIN: the %s was left in CLOSE_WAIT (its application never called close()) and the %s in %s",
 			act, fn(f.d.fin[act].ref()), fn(f.d.finAck[act].ref()), pas, pas, act, f.st[act])
 		if out.StuckFor > 0 {
-			fmt.Fprintf(&b, " for %s until the capture ended", dur(out.StuckFor))
+			b = fmt.Appendf(b, " for %s until the capture ended", dur(out.StuckFor))
 		}
-		b.WriteString(".")
+		b = append(b, '.')
 	case ClassFINWait:
 		side := f.firstClose
 		if !(f.d.fin[side].ok && !f.d.finAck[side].ok) {
 			side = side.Other()
 		}
-		fmt.Fprintf(&b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.d.fin[side].ref()))
+		b = fmt.Appendf(b, "The %s's FIN (frame %s) was never acknowledged before the capture ended", side, fn(f.d.fin[side].ref()))
 		if c := f.h[side].FINCount; c > 1 {
-			fmt.Fprintf(&b, " although it was sent %d times", c)
+			b = fmt.Appendf(b, " although it was sent %d times", c)
 		}
-		b.WriteString(".")
+		b = append(b, '.')
 	default:
 		switch {
 		case f.d.supersededBy.Frame != 0:
-			fmt.Fprintf(&b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.supersededBy))
+			b = fmt.Appendf(b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.supersededBy))
 		case f.d.syn.ok && !f.d.synAck.ok && f.h[Server].Packets == 0:
-			fmt.Fprintf(&b, "The client's SYN (frame %s) was never answered", fn(f.d.syn.ref()))
+			b = fmt.Appendf(b, "The client's SYN (frame %s) was never answered", fn(f.d.syn.ref()))
 			if n := f.h[Client].Packets; n > 1 {
-				fmt.Fprintf(&b, " although it was sent %d times", n)
+				b = fmt.Appendf(b, " although it was sent %d times", n)
 			}
-			b.WriteString(": the server is down, unreachable or filtered (a firewall dropping the SYN), or the capture missed the answer.")
+			b = append(b, ": the server is down, unreachable or filtered (a firewall dropping the SYN), or the capture missed the answer."...)
 		default:
-			fmt.Fprintf(&b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
+			b = fmt.Appendf(b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
 		}
 	}
 	if one := f.oneWay(); one >= 0 && out.Class != ClassOpen {
-		s := strings.TrimSuffix(b.String(), ".")
-		b.Reset()
-		fmt.Fprintf(&b, "%s; only the %s's segments were captured (a one-sided tap or asymmetric routing?), so the %s's FIN, ACKs and RSTs may exist unseen.", s, Side(one), Side(one).Other())
+		b = bytes.TrimSuffix(b, []byte("."))
+		b = fmt.Appendf(b, "; only the %s's segments were captured (a one-sided tap or asymmetric routing?), so the %s's FIN, ACKs and RSTs may exist unseen.", Side(one), Side(one).Other())
 	}
 	if f.d.rst.ok && f.rstEndsTimeWait() {
-		s := strings.TrimSuffix(b.String(), ".")
-		b.Reset()
-		fmt.Fprintf(&b, "%s; then an RST from the %s (frame %s), its kernel's answer once the connection was gone, ended the %s's TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337=0).",
-			s, f.d.rstBy, fn(f.d.rst.ref()), f.d.rstBy.Other())
+		b = bytes.TrimSuffix(b, []byte("."))
+		b = fmt.Appendf(b, "; then an RST from the %s (frame %s), its kernel's answer once the connection was gone, ended the %s's TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337=0).",
+			f.d.rstBy, fn(f.d.rst.ref()), f.d.rstBy.Other())
 	}
-	if tw := f.timeWaitClause(out); tw != "" && out.Class != ClassSimultaneous {
-		s := strings.TrimSuffix(b.String(), ".")
-		b.Reset()
-		b.WriteString(s + "; " + tw + ".")
+	if (out.TimeWaitUntil[Client] != 0 || out.TimeWaitUntil[Server] != 0) && out.Class != ClassSimultaneous {
+		b = bytes.TrimSuffix(b, []byte("."))
+		b = append(b, "; "...)
+		b = f.appendTimeWait(b, out)
+		b = append(b, '.')
 	}
-	return b.String()
+	return string(b)
 }
 
 // oneWay returns the only side whose segments were captured, or -1 when
@@ -541,15 +542,61 @@ func (f *flow) tsClause() string {
 	return ""
 }
 
-// timeWaitClause says who holds TIME_WAIT and until when.
-func (f *flow) timeWaitClause(out *Flow) string {
-	var parts []string
+// appendTimeWait appends who holds TIME_WAIT and until when.
+func (f *flow) appendTimeWait(b []byte, out *Flow) []byte {
+	sep := false
 	for s := Client; s <= Server; s++ {
 		if u := out.TimeWaitUntil[s]; u != 0 {
-			parts = append(parts, fmt.Sprintf("%s %s holds TIME_WAIT until %s", s, f.endpoint(s), time.Unix(0, u).UTC().Format("2006-01-02T15:04:05.000000Z")))
+			if sep {
+				b = append(b, ", "...)
+			}
+			sep = true
+			b = f.endpoint(s).AppendTo(cat(b, s.String(), " "))
+			b = append(b, " holds TIME_WAIT until "...)
+			b = appendUTC(b, u)
 		}
 	}
-	return strings.Join(parts, ", ")
+	return b
+}
+
+// cat appends the strings to b.
+func cat(b []byte, s ...string) []byte {
+	for _, x := range s {
+		b = append(b, x...)
+	}
+	return b
+}
+
+// utcLayout is how verdicts give a capture time.
+const utcLayout = "2006-01-02T15:04:05.000000Z"
+
+// appendUTC appends the Unix time ns in utcLayout, without the cost of
+// time.Format for the four-digit years of real captures.
+func appendUTC(b []byte, ns int64) []byte {
+	t := time.Unix(0, ns).UTC()
+	year, month, day := t.Date()
+	if year < 1000 || year > 9999 {
+		return t.AppendFormat(b, utcLayout)
+	}
+	hour, min, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), min, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v, which is not negative, in exactly w <= 6 digits.
+func appendDigits(b []byte, v, w int) []byte {
+	var d [6]byte
+	for i := w - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:w]...)
 }
 
 // dur formats a duration for sentences: "1.203s", "250ms".

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -424,5 +425,26 @@ func TestLinkTypeString(t *testing.T) {
 	}
 	if got := Status(9).String(); got != "Status(9)" {
 		t.Errorf("Status(9).String() = %q", got)
+	}
+}
+
+// TestAddrPortString checks the text form of endpoints, v4 (mapped or not)
+// and v6.
+func TestAddrPortString(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"198.18.0.1:40000", "198.18.0.1:40000"},
+		{"[::ffff:198.18.0.1]:7", "198.18.0.1:7"},
+		{"[2001:db8::1]:0", "[2001:db8::1]:0"},
+		{"[::ffff:0:0]:65535", "0.0.0.0:65535"},
+		{"[::]:1", "[::]:1"},
+	} {
+		p := netip.MustParseAddrPort(tc.in)
+		ap := AddrPort{Addr: p.Addr().As16(), Port: p.Port()}
+		if got := ap.String(); got != tc.want {
+			t.Errorf("String(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := string(ap.AppendTo([]byte("x"))); got != "x"+tc.want {
+			t.Errorf("AppendTo(%s) = %q, want %q", tc.in, got, "x"+tc.want)
+		}
 	}
 }

@@ -91,12 +91,17 @@ type AddrPort struct {
 }
 
 // String gives "198.18.0.1:40000" or "[2001:db8::1]:40000".
-func (a AddrPort) String() string {
+func (a AddrPort) String() string { return string(a.AppendTo(make([]byte, 0, 48))) }
+
+// AppendTo appends a as String gives it.
+func (a AddrPort) AppendTo(b []byte) []byte {
 	ip := a.Addr.Netip()
 	if ip.Is4() {
-		return ip.String() + ":" + strconv.Itoa(int(a.Port))
+		b = ip.AppendTo(b)
+	} else {
+		b = append(ip.AppendTo(append(b, '[')), ']')
 	}
-	return "[" + ip.String() + "]:" + strconv.Itoa(int(a.Port))
+	return strconv.AppendUint(append(b, ':'), uint64(a.Port), 10)
 }
 
 // Less orders endpoints by address, then port.
