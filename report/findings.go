@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -82,10 +81,14 @@ type interval struct{ start, end int64 }
 
 // findings accumulates, while flows stream through, what the findings
 // (and, for html, the plots) need. It keeps no Flow: counters per host,
-// endpoint or cause, the smallest flow ids of each, and the TIME_WAIT
-// spans of the last two TIME_WAIT lengths of capture time. The one thing
-// it keeps per flow is the port occupancy span, 16 bytes (see portPair);
-// the html plots keep the TIME_WAIT spans and close times too.
+// endpoint or cause, the smallest flow ids of each, and, for the peaks,
+// an occupancy (see there) of the TIME_WAIT spans per host, and of the
+// port spans per client address and per client address and server
+// endpoint, which holds the spans of the flows open around the capture
+// time reached, less a TIME_WAIT length. Its size is bounded by the
+// distinct hosts and endpoints and the connections open at once, not by
+// the flows in the capture; only the html plots keep the TIME_WAIT spans
+// and close times of every flow.
 type findings struct {
 	timeWait time.Duration
 	plots    bool  // keep what the html plots draw
@@ -168,75 +171,7 @@ func group[K comparable, V any](m *map[K]*V, k K) *V {
 type twHost struct {
 	idGroup
 	sides [2]int
-	peak  twPeak
-}
-
-// twPeak finds the largest number of TIME_WAIT spans that overlap, and
-// the first time it is reached, as peak does, keeping only the spans that
-// may still matter. Every span lasts one TIME_WAIT length, and the
-// analyzer emits a flow once its TIME_WAIT has passed (the ones still in
-// TIME_WAIT at the end of the capture last), so a span that arrives
-// starts at most one TIME_WAIT length before the capture time the flows
-// have reached. Spans are held until they start two TIME_WAIT lengths
-// before it, then swept in order of their start; only the ends of the
-// swept spans still open are kept. A span arriving after its start was
-// swept (the analyzer would have held its flow a TIME_WAIT length too
-// long) is counted from there on only.
-type twPeak struct {
-	pend  []int64 // starts not swept yet, unordered
-	kept  int     // len(pend) after the last sweep
-	ends  []int64 // ends of the swept spans open at done, ascending
-	head  int     // ends[:head] are closed
-	done  int64   // starts before done are swept
-	swept bool
-	n     int
-	at    int64
-}
-
-func (p *twPeak) add(start, tw, now int64) {
-	if p.swept && start < p.done {
-		if end := start + tw; end > p.done {
-			i, _ := slices.BinarySearch(p.ends[p.head:], end)
-			p.ends = slices.Insert(p.ends, p.head+i, end)
-		}
-		return
-	}
-	p.pend = append(p.pend, start)
-	if len(p.pend) > 2*p.kept+1024 {
-		p.sweep(now-2*tw, tw)
-	}
-}
-
-// sweep processes the held spans that start before upTo.
-func (p *twPeak) sweep(upTo, tw int64) {
-	slices.Sort(p.pend)
-	i := 0
-	for ; i < len(p.pend) && p.pend[i] < upTo; i++ {
-		s := p.pend[i]
-		for p.head < len(p.ends) && p.ends[p.head] <= s {
-			p.head++
-		}
-		p.ends = append(p.ends, s+tw)
-		if cur := len(p.ends) - p.head; cur > p.n {
-			p.n, p.at = cur, s
-		}
-	}
-	p.pend = p.pend[:copy(p.pend, p.pend[i:])]
-	p.kept = len(p.pend)
-	if p.head > len(p.ends)/2 {
-		p.ends = p.ends[:copy(p.ends, p.ends[p.head:])]
-		p.head = 0
-	}
-	if !p.swept || upTo > p.done {
-		p.done, p.swept = upTo, true
-	}
-}
-
-// result sweeps what is left and returns the peak and when it is first
-// reached.
-func (p *twPeak) result(tw int64) (int, int64) {
-	p.sweep(math.MaxInt64, tw)
-	return p.n, p.at
+	peak  occupancy // TIME_WAIT spans
 }
 
 // portKey is a server endpoint and a client address.
@@ -246,20 +181,17 @@ type portKey struct {
 }
 
 // portPair is the port occupancy between a client address and a server
-// endpoint: the start and end of every flow's span. Unlike TIME_WAIT
-// spans, these cannot be swept as capture time advances: a flow the
-// analyzer emits late (a long connection, one reported after an idle
-// timeout) raises the count over its whole life, so it can move the
-// exact peak, and its first time, to any point of the capture.
+// endpoint.
 type portPair struct {
 	idGroup
-	starts, ends []int64
+	occ occupancy
 }
 
 // clientPorts is the port bookkeeping of one client address.
 type clientPorts struct {
 	idGroup
 	ports portSet // local ports seen
+	occ   occupancy
 }
 
 // portSet is a set of ports: a bitmap in pages of 4096 ports, made as
@@ -374,6 +306,7 @@ func (fs *findings) tw0() time.Duration {
 func (fs *findings) add(f *analyzer.Flow) {
 	tw := int64(fs.tw0())
 	fs.lastAt = max(fs.lastAt, f.LastAt)
+	horizon := fs.lastAt - tw - emitSlack // see occupancy
 	fs.vantage[f.Vantage&3]++
 	end := f.LastAt
 	for side := analyzer.Client; side <= analyzer.Server; side++ {
@@ -382,7 +315,7 @@ func (fs *findings) add(f *analyzer.Flow) {
 			t := group(&fs.tw, h)
 			t.add(f.ID)
 			t.sides[side]++
-			t.peak.add(u-tw, tw, fs.lastAt)
+			t.peak.add(u-tw, u, horizon)
 			if fs.plots {
 				if fs.plotTW == nil {
 					fs.plotTW = make(map[reassembly.Addr][]interval)
@@ -394,11 +327,11 @@ func (fs *findings) add(f *analyzer.Flow) {
 	}
 	pp := group(&fs.ports, portKey{f.Server, f.Client.Addr})
 	pp.add(f.ID)
-	pp.starts = append(pp.starts, f.FirstAt)
-	pp.ends = append(pp.ends, end)
+	pp.occ.add(f.FirstAt, end, horizon)
 	c := group(&fs.clients, f.Client.Addr)
 	c.add(f.ID)
 	c.ports.add(f.Client.Port)
+	c.occ.add(f.FirstAt, end, horizon)
 	if f.Client.Port < EphemeralLow || f.Client.Port > EphemeralHigh {
 		fs.outside++
 	}
@@ -551,10 +484,9 @@ func (fs *findings) timeWaitFinding() (Finding, bool) {
 			"TIME_WAIT: it turns every close into an RST and can lose data. tcp_tw_recycle is gone since Linux 4.12.",
 	}
 	total := 0
-	tw := int64(fs.tw0())
 	for addr, h := range fs.tw {
 		total += int(h.n)
-		n, at := h.peak.result(tw)
+		n, at := h.peak.result()
 		sides := h.sides
 		role := "as client"
 		switch {
@@ -591,15 +523,10 @@ func (fs *findings) portFindings() []Finding {
 		busiest        reassembly.Addr
 		bn             int
 		bat            int64
-		starts, ends   []int64
 		clientsStarted bool
 	}
-	byClient := map[reassembly.Addr]*portPair{}
 	byServer := map[reassembly.AddrPort]*server{}
 	for k, pp := range fs.ports {
-		c := group(&byClient, k.client)
-		c.starts = append(c.starts, pp.starts...)
-		c.ends = append(c.ends, pp.ends...)
 		sv := group(&byServer, k.server)
 		if !sv.clientsStarted {
 			sv.bn, sv.clientsStarted = -1, true
@@ -609,7 +536,7 @@ func (fs *findings) portFindings() []Finding {
 		for _, id := range pp.ids.ids[:pp.ids.n] {
 			sv.ids.add(id)
 		}
-		n, at := peakOf(pp.starts, pp.ends)
+		n, at := pp.occ.result()
 		if n > sv.bn || (n == sv.bn && k.client.Netip().Less(sv.busiest.Netip())) {
 			sv.busiest, sv.bn, sv.bat = k.client, n, at
 		}
@@ -617,9 +544,8 @@ func (fs *findings) portFindings() []Finding {
 
 	worst := 0
 	cf := Finding{Kind: "port-pressure"}
-	for addr, occ := range byClient {
-		c := fs.clients[addr]
-		n, at := peakOf(occ.starts, occ.ends)
+	for addr, c := range fs.clients {
+		n, at := c.occ.result()
 		worst = max(worst, n)
 		cf.Items = append(cf.Items, FindingItem{
 			Subject: addr.String(),

@@ -7,6 +7,7 @@ import (
 
 	"teardown/analyzer"
 	"teardown/capture"
+	"teardown/reassembly"
 )
 
 type jsonInput struct {
@@ -143,8 +144,11 @@ func (w *Writer) jsonSummary() jsonSummary {
 	for n, v := range s.flags {
 		j.Flags[n] += v
 	}
-	for _, e := range s.twAtEnd {
-		j.TimeWait = append(j.TimeWait, jsonTWEntry{Flow: e.flow, Side: e.side.String(), Host: e.host.String(), Until: fmtTime(e.until)})
+	for _, h := range s.twAtEnd {
+		for _, e := range h.sides {
+			host := reassembly.AddrPort{Addr: h.addr, Port: e.port()}
+			j.TimeWait = append(j.TimeWait, jsonTWEntry{Flow: e.flow(), Side: e.side.String(), Host: host.String(), Until: fmtTime(e.until)})
+		}
 	}
 	for _, e := range s.stuck {
 		j.Stuck = append(j.Stuck, jsonStuckEntry{

@@ -186,6 +186,14 @@ func NewWriter(out io.Writer, f Format, opts Options) *Writer {
 	w := &Writer{out: out, fmt: f, opts: opts}
 	w.find.timeWait = opts.TimeWait
 	w.find.plots = f == HTML
+	switch f {
+	case JSON, NDJSON:
+		w.sum.list = listAll
+	case Markdown, HTML:
+		w.sum.list = listNone
+	default:
+		w.sum.list = listFirst // text, and what renders as text
+	}
 	if f != Text {
 		w.opts.Color = false
 	}

@@ -206,15 +206,14 @@ func (w *Writer) renderSummary(inputs []capture.Input) []byte {
 	if len(s.twAtEnd) > 0 {
 		w.renderTimeWait(&b)
 	}
-	if len(s.stuck) > 0 {
-		fmt.Fprintf(&b, "\nHalf-closed at the end of the capture: %s\n", plural(int64(len(s.stuck)), "flow"))
-		for i, e := range s.stuck {
-			if i == maxStuck {
-				fmt.Fprintf(&b, "  %s %d more (see --format json)\n", w.ellipsis(), len(s.stuck)-i)
-				break
-			}
+	if s.stuckN > 0 {
+		fmt.Fprintf(&b, "\nHalf-closed at the end of the capture: %s\n", plural(s.stuckN, "flow"))
+		for _, e := range s.stuck[:min(len(s.stuck), maxStuck)] {
 			fmt.Fprintf(&b, "  %s  %s of flow %d  %s for %s s  (peer %s in %s)\n",
 				e.host, e.side, e.flow, w.paint(sgrMagenta, e.state.String()), fmtSeconds(e.dur), e.peer, e.peerState)
+		}
+		if s.stuckN > maxStuck {
+			fmt.Fprintf(&b, "  %s %d more (see --format json)\n", w.ellipsis(), s.stuckN-maxStuck)
 		}
 	}
 
@@ -245,34 +244,19 @@ func (w *Writer) renderSummary(inputs []capture.Input) []byte {
 // ended, grouped by host address.
 func (w *Writer) renderTimeWait(b *bytes.Buffer) {
 	s := &w.sum
-	type group struct {
-		addr    reassembly.Addr
-		entries []twEntry
-		last    int64
-	}
-	var groups []*group
-	for _, e := range s.twAtEnd { // sorted by host
-		if len(groups) == 0 || groups[len(groups)-1].addr != e.host.Addr {
-			groups = append(groups, &group{addr: e.host.Addr})
-		}
-		g := groups[len(groups)-1]
-		g.entries = append(g.entries, e)
-		g.last = max(g.last, e.until)
-	}
 	fmt.Fprintf(b, "\nTIME_WAIT at the end of the capture (%s): %s on %s\n",
-		fmtTime(s.end), plural(int64(len(s.twAtEnd)), "socket"), plural(int64(len(groups)), "host"))
-	for i, g := range groups {
+		fmtTime(s.end), plural(s.twSockets, "socket"), plural(int64(len(s.twAtEnd)), "host"))
+	for i, h := range s.twAtEnd {
 		if i == maxTWHosts {
-			fmt.Fprintf(b, "  %s %d more hosts (see --format json)\n", w.ellipsis(), len(groups)-i)
+			fmt.Fprintf(b, "  %s %d more hosts (see --format json)\n", w.ellipsis(), len(s.twAtEnd)-i)
 			break
 		}
-		fmt.Fprintf(b, "  %s  %s, the last until %s\n", g.addr, plural(int64(len(g.entries)), "socket"), fmtTime(g.last))
-		for j, e := range g.entries {
-			if j == maxTWSocketsHost {
-				fmt.Fprintf(b, "    %s %d more\n", w.ellipsis(), len(g.entries)-j)
-				break
-			}
-			fmt.Fprintf(b, "    %s  %s of flow %d  until %s\n", e.host, e.side, e.flow, fmtTime(e.until))
+		fmt.Fprintf(b, "  %s  %s, the last until %s\n", h.addr, plural(h.n, "socket"), fmtTime(h.last))
+		for _, e := range h.sides[:min(len(h.sides), maxTWSocketsHost)] {
+			fmt.Fprintf(b, "    %s  %s of flow %d  until %s\n", reassembly.AddrPort{Addr: h.addr, Port: e.port()}, e.side, e.flow(), fmtTime(e.until))
+		}
+		if h.n > maxTWSocketsHost {
+			fmt.Fprintf(b, "    %s %d more\n", w.ellipsis(), h.n-maxTWSocketsHost)
 		}
 	}
 }
