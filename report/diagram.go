@@ -158,9 +158,11 @@ func (w *Writer) diagram(f *analyzer.Flow) *svgDiagram {
 			h := float64(dt) * scale
 			switch {
 			case h > diagMaxStep:
-				y0 := y
+				// The band starts below the end of the arrow before it,
+				// which may slant down by diagSlant.
+				y1 := y + diagSlant + 2
 				y += diagGapH
-				d.Breaks = append(d.Breaks, svgBreak{Y1: y0 + 10, Y2: y - 10, YM: (y0 + y) / 2,
+				d.Breaks = append(d.Breaks, svgBreak{Y1: y1, Y2: y - 10, YM: (y1 + y - 10) / 2,
 					Label: "idle " + humanDur(dt) + " (compressed)"})
 				y += diagMinRow / 2
 			default:
@@ -199,7 +201,9 @@ func (w *Writer) diagram(f *analyzer.Flow) *svgDiagram {
 			notes = note + cond(notes != "", ", "+notes, "")
 		}
 		a.Note = Sanitize(notes)
-		extra = cond(notes != "", 12.0, 0.0)
+		// Room for the note under this arrow and the label over the next,
+		// even when this one slants down and the next up.
+		extra = cond(notes != "", 12.0+diagSlant, 0.0)
 		a.Title = fmt.Sprintf("frame %s at +%s s, %s, win %d", w.citeText(e.FrameRef), fmtSeconds(e.Rel), direction(e.From), e.Win)
 		if e.HasTS {
 			a.Title += fmt.Sprintf(", TSval %d TSecr %d", e.TSval, e.TSecr)
