@@ -34,7 +34,7 @@ type Stats struct {
 	Flows     int64 // flow incarnations created
 	OpenFlows int   // flows not yet emitted
 	PeakOpen  int   // highest OpenFlows seen
-	OffHeap   int64 // bytes mapped outside the Go heap for flows and 5-tuples
+	OffHeap   int64 // bytes mapped outside the Go heap: flows, their details, 5-tuples, table slots, queues
 }
 
 // Analyzer follows every TCP flow incarnation in a stream of segments, in
@@ -127,9 +127,9 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 	}
 	m := &mappings{}
 	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), mem: m, pks: []string{""},
-		flows: arena[core]{m: m}, dets: arena[detail]{m: m}, evMores: arena[evMore]{m: m}, tails: arena[tailRing]{m: m}}
+		flows: arena[core]{m: m}, dets: arena[detail]{m: m}, evMores: arena[evMore]{m: m}, tails: arena[tailRing]{m: m},
+		qchunks: arena[qchunk]{m: m}}
 	a.queue.ar, a.settleQ[0].ar, a.settleQ[1].ar = &a.qchunks, &a.qchunks, &a.qchunks
-	a.qchunks.m = m
 	m.watch(a)
 	return a
 }
@@ -203,6 +203,7 @@ func (a *Analyzer) Add(s *reassembly.Segment) {
 	runtime.KeepAlive(a) // see mappings.watch
 }
 
+// add is Add without keeping the receiver alive.
 func (a *Analyzer) add(s *reassembly.Segment) {
 	a.stats.Segments++
 	if s.At > a.now {

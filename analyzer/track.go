@@ -106,7 +106,7 @@ const (
 )
 
 // flow is the analyzer's working view of one incarnation: its core, with
-// the detail the core names, and the analyzer. It is made afresh for each
+// the core's detail, and the analyzer. It is made afresh for each
 // segment (Analyzer.view) and not kept.
 type flow struct {
 	*core
@@ -116,8 +116,8 @@ type flow struct {
 
 // core is what the analyzer keeps of one incarnation until its TIME_WAIT
 // has passed; there are as many as open flows. It lives outside the Go heap
-// (see offheap.go), so it holds no pointer into it: its detail and packed
-// verdict are named by index.
+// (see offheap.go), so it holds no pointer into it: its detail is off the
+// heap too, and its packed verdict, a string, is named by index.
 type core struct {
 	t          *tuple
 	id         int
