@@ -266,9 +266,9 @@ func (r *reuseTop) add(f *analyzer.Flow) {
 	if lateDup {
 		r.late++
 	}
-	r.subject = appendAddrPort(r.subject[:0], f.Client)
+	r.subject = f.Client.AppendTo(r.subject[:0])
 	r.subject = append(r.subject, " -> "...)
-	r.subject = appendAddrPort(r.subject, f.Server)
+	r.subject = f.Server.AppendTo(r.subject)
 	if len(r.items) == maxFindingItems && string(r.subject) > r.items[len(r.items)-1].Subject {
 		return
 	}

@@ -132,7 +132,7 @@ func (e *jenc) time(b []byte, ns int64) []byte {
 // addrPort writes an endpoint as a string (see reassembly.AddrPort.String).
 func (e *jenc) addrPort(b []byte, a reassembly.AddrPort) []byte {
 	b = append(b, '"')
-	b = appendAddrPort(b, a)
+	b = a.AppendTo(b)
 	return append(b, '"')
 }
 
@@ -424,21 +424,6 @@ func appendTCPFlags(dst []byte, f reassembly.Flags) []byte {
 		dst = append(dst, "none"...)
 	}
 	return dst
-}
-
-// appendAddrPort appends a as reassembly.AddrPort.String writes it:
-// "198.18.0.1:40000", "[2001:db8::1]:40000".
-func appendAddrPort(dst []byte, a reassembly.AddrPort) []byte {
-	ip := a.Addr.Netip()
-	if ip.Is4() {
-		dst = ip.AppendTo(dst)
-	} else {
-		dst = append(dst, '[')
-		dst = ip.AppendTo(dst)
-		dst = append(dst, ']')
-	}
-	dst = append(dst, ':')
-	return strconv.AppendUint(dst, uint64(a.Port), 10)
 }
 
 // appendTime appends Unix nanoseconds as fmtTime writes them: as

@@ -234,8 +234,8 @@ func TestAppendHelpers(t *testing.T) {
 	}
 	for _, s := range addrs {
 		a := ap(s)
-		if got, want := string(appendAddrPort(nil, a)), a.String(); got != want {
-			t.Fatalf("appendAddrPort(%s) = %q, want %q", s, got, want)
+		if got, want := string(a.AppendTo(nil)), netip.AddrPortFrom(a.Addr.Netip(), a.Port).String(); got != want {
+			t.Fatalf("AppendTo(%s) = %q, want %q", s, got, want)
 		}
 		for _, peer := range addrs[:6] {
 			p := netip.MustParseAddrPort(peer)

@@ -186,13 +186,13 @@ func (w *Writer) appendFlowText(b []byte, f *analyzer.Flow) []byte {
 	}
 	b = w.appendPaint(b, classSGR, f.Class.String())
 	b = append(b, "  "...)
-	b = appendAddrPort(b, f.Client)
+	b = f.Client.AppendTo(b)
 	if w.opts.ASCII {
 		b = append(b, " -> "...)
 	} else {
 		b = append(b, " → "...)
 	}
-	b = appendAddrPort(b, f.Server)
+	b = f.Server.AppendTo(b)
 	if f.DirGuessed {
 		b = append(b, "  (no handshake: client and server guessed from the ports)"...)
 	}
@@ -283,7 +283,7 @@ func (w *Writer) appendFlowText(b []byte, f *analyzer.Flow) []byte {
 			b, _ = fieldStart(b, "TIME_WAIT")
 			b = append(b, side.String()...)
 			b = append(b, ' ')
-			b = appendAddrPort(b, endpoint(f, side))
+			b = endpoint(f, side).AppendTo(b)
 			b = append(b, " until "...)
 			b = appendTime(b, u)
 			b = append(b, '\n')
@@ -294,7 +294,7 @@ func (w *Writer) appendFlowText(b []byte, f *analyzer.Flow) []byte {
 		b, _ = fieldStart(b, "stuck")
 		b = append(b, side.String()...)
 		b = append(b, ' ')
-		b = appendAddrPort(b, endpoint(f, side))
+		b = endpoint(f, side).AppendTo(b)
 		b = append(b, " in "...)
 		b = append(b, f.FinalState[side].String()...)
 		b = append(b, " for "...)
