@@ -26,6 +26,13 @@ type Config struct {
 	// nobody will print. Every other field is always filled in. The Flow
 	// it is given is valid only during the call.
 	Detail func(*Flow) bool
+
+	// Reuse, when set, lets the analyzer make each Flow it emits in the
+	// memory of the one before: the Flow passed to emit, its Events, its
+	// Decisive map, its Reset and LateDuplicate are valid only during the
+	// call, and the callee copies what it keeps. It spares an allocation
+	// of each per flow, and the collector's work to free them.
+	Reuse bool
 }
 
 // Stats counts what the analyzer saw.
@@ -68,6 +75,8 @@ type Analyzer struct {
 	settleQ [2]fifo
 	now     int64  // latest capture time seen
 	scratch Flow   // a verdict being computed; see settle
+	out     outBuf // the emitted Flows under Config.Reuse
+	noteStr map[note][]string
 	pkBuf   []byte // reused by pack
 	nextID  int
 	stats   Stats
@@ -484,7 +493,7 @@ func (a *Analyzer) emitNow(c *core) {
 	var res *Flow
 	switch f := a.view(c); {
 	case c.pki != 0:
-		res = unpackFlow([]byte(a.takePacked(c)))
+		res = unpackFlow(a.takePacked(c), a.reuse())
 	case c.hasSum:
 		res = f.rebuild()
 	default:

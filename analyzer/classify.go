@@ -173,7 +173,7 @@ func (f *flow) lossEvidence(side Side) string {
 
 // result builds the public Flow with its verdict.
 func (f *flow) result() *Flow {
-	out := new(Flow)
+	out := f.a.reuse().flowOf()
 	f.resultInto(out)
 	return out
 }
@@ -231,10 +231,11 @@ func (f *flow) resultInto(out *Flow) {
 		out.Reset = f.resetInfo(class, false)
 	}
 	if f.d.oldSeg.ok {
-		ld := &LateDupInfo{Frame: f.d.oldSeg.ref(), FromIncarnation: f.d.oldInc, Answer: f.answerText()}
+		ld := f.a.reuse().lateDup()
+		ld.Frame, ld.FromIncarnation, ld.Answer = f.d.oldSeg.ref(), f.d.oldInc, f.answerText()
 		if f.d.answer.ok {
-			r := f.d.answer.ref()
-			ld.AnswerFrame = &r
+			ld.AnswerFrame = f.a.reuse().answerFrame()
+			*ld.AnswerFrame = f.d.answer.ref()
 		}
 		out.LateDuplicate = ld
 	}
@@ -246,7 +247,7 @@ func (f *flow) resultInto(out *Flow) {
 		out.Reset = f.resetInfo(class, true)
 	}
 
-	out.Decisive = map[string]FrameRef{}
+	out.Decisive = f.a.reuse().decisive(0)
 	dec := out.Decisive
 	put := func(name string, r segRef) {
 		if r.ok {
@@ -306,7 +307,8 @@ func (f *flow) answerText() string {
 func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 	fn := f.a.cfg.FrameName
 	by, peer := f.d.rstBy, f.d.rstBy.Other()
-	ri := &ResetInfo{By: by, Frame: f.d.rst.ref()}
+	ri := f.a.reuse().reset()
+	ri.By, ri.Frame = by, f.d.rst.ref()
 	switch {
 	case class == ClassRefused:
 		ri.Cause = "nothing listening"
@@ -636,7 +638,7 @@ func (f *flow) events() []Event {
 		}
 	}
 	sortRecs(recs)
-	out := make([]Event, 0, len(recs))
+	out := f.a.reuse().events(len(recs))
 	prev := int32(0)
 	for _, r := range recs {
 		e := Event{
@@ -652,7 +654,7 @@ func (f *flow) events() []Event {
 			HasTS:    r.hasTS,
 			TSval:    r.tsval,
 			TSecr:    r.tsecr,
-			Notes:    r.notes.strings(),
+			Notes:    f.a.noteStrings(r.notes),
 			Client:   r.cs,
 			Server:   r.ss,
 		}

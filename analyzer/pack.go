@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"teardown/reassembly"
 )
@@ -148,9 +149,17 @@ func packLen(b []byte, isNil bool, n int) []byte {
 }
 
 // unpacker reads what packFlow wrote. The bytes are the analyzer's own, so
-// a short read is a bug; it yields zero values rather than a panic.
+// a short read is a bug; it yields zero values rather than a panic. It
+// reads a string through a byte view of it that it never writes to, so
+// that the strings it returns are substrings of the packed one, not
+// copies.
 type unpacker struct {
-	b []byte
+	s string
+	b []byte // the rest of s, read-only
+}
+
+func newUnpacker(s string) *unpacker {
+	return &unpacker{s: s, b: unsafe.Slice(unsafe.StringData(s), len(s))}
 }
 
 func (u *unpacker) varint() int64 {
@@ -191,7 +200,13 @@ func (u *unpacker) bytes(n int) []byte {
 	return p
 }
 
-func (u *unpacker) string() string { return string(u.bytes(int(u.uvarint()))) }
+func (u *unpacker) string() string {
+	n := int(u.uvarint())
+	at := len(u.s) - len(u.b)
+	n = min(n, len(u.b))
+	u.b = u.b[n:]
+	return u.s[at : at+n]
+}
 
 // word reads what packWord wrote.
 func (u *unpacker) word(words []string) string {
@@ -227,10 +242,13 @@ func (u *unpacker) len() (n int, ok bool) {
 	return int(v - 1), true
 }
 
-// unpackFlow rebuilds the Flow that packFlow packed into b.
-func unpackFlow(b []byte) *Flow {
-	u := &unpacker{b: b}
-	f := &Flow{
+// unpackFlow rebuilds the Flow that packFlow packed into s, in the
+// reused buffers of out when it is not nil (see Config.Reuse), else in new
+// ones.
+func unpackFlow(s string, out *outBuf) *Flow {
+	u := newUnpacker(s)
+	f := out.flowOf()
+	*f = Flow{
 		ID:          int(u.varint()),
 		Stream:      int(u.varint()),
 		Incarnation: int(u.varint()),
@@ -254,7 +272,7 @@ func unpackFlow(b []byte) *Flow {
 	f.Bytes[0], f.Bytes[1] = u.uvarint(), u.uvarint()
 
 	if n, ok := u.len(); ok {
-		f.Decisive = make(map[string]FrameRef, n)
+		f.Decisive = out.decisive(n)
 		for range n {
 			name := u.word(decisiveNames[:])
 			r := u.ref()
@@ -264,7 +282,8 @@ func unpackFlow(b []byte) *Flow {
 	}
 
 	if n, ok := u.len(); ok {
-		f.Events = make([]Event, n)
+		f.Events = out.events(n)[:n]
+		clear(f.Events)
 		at, frame := f.FirstAt, f.First.Frame
 		var tsval, tsecr uint32
 		for i := range f.Events {
@@ -293,18 +312,20 @@ func unpackFlow(b []byte) *Flow {
 	}
 
 	if u.byte() == 1 {
-		r := &ResetInfo{By: Side(u.byte())}
+		r := out.reset()
+		r.By = Side(u.byte())
 		r.Frame = u.ref()
 		r.Cause = u.string()
 		r.Evidence = u.string()
 		f.Reset = r
 	}
 	if u.byte() == 1 {
-		ld := &LateDupInfo{Frame: u.ref(), FromIncarnation: int(u.varint())}
+		ld := out.lateDup()
+		ld.Frame, ld.FromIncarnation = u.ref(), int(u.varint())
 		ld.Answer = u.string()
 		if u.byte() == 1 {
-			r := u.ref()
-			ld.AnswerFrame = &r
+			ld.AnswerFrame = out.answerFrame()
+			*ld.AnswerFrame = u.ref()
 		}
 		f.LateDuplicate = ld
 	}

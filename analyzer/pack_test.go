@@ -44,7 +44,7 @@ func TestPackRoundTrip(t *testing.T) {
 		&Flow{LateDuplicate: &LateDupInfo{AnswerFrame: &answer, Answer: "RST"}, StuckFor: -1})
 	n := 0
 	for _, f := range flows {
-		got := unpackFlow([]byte(packFlow(nil, f)))
+		got := unpackFlow(string(packFlow(nil, f)), nil)
 		if !reflect.DeepEqual(got, f) {
 			t.Errorf("flow %d (%s) differs after pack/unpack:\n got %+v\nwant %+v", f.ID, f.Class, got, f)
 		}

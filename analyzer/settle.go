@@ -26,8 +26,11 @@ func (f *flow) settle() {
 	f.d = nil
 	switch {
 	case f.st[Client] != StateTimeWait && f.st[Server] != StateTimeWait:
-		res := new(Flow)
-		*res = *out
+		res := out
+		if !a.cfg.Reuse {
+			res = new(Flow)
+			*res = *out
+		}
 		a.emitResult(f.core, res)
 	case out.Verdict == "" && out.Events == nil && out.Decisive == nil && out.VantageWhy == "" &&
 		out.Reset == nil && out.LateDuplicate == nil && out.StuckFor == 0:
@@ -58,7 +61,7 @@ type summary struct {
 
 // rebuild makes the Flow of a settled flow from its core and summary.
 func (f *flow) rebuild() *Flow {
-	out := new(Flow)
+	out := f.a.reuse().flowOf()
 	f.coreInto(out)
 	out.Class, out.ActiveCloser, out.Vantage, out.Flags = f.sum.class, f.sum.closer, f.sum.vantage, f.sum.flags
 	return out
@@ -70,7 +73,7 @@ func (a *Analyzer) setFlag(f *core, fl Flag) {
 		f.setFlagOn(fl, nil)
 		return
 	}
-	r := unpackFlow([]byte(a.pks[f.pki]))
+	r := unpackFlow(a.pks[f.pki], nil)
 	f.setFlagOn(fl, r)
 	a.pks[f.pki] = a.pack(r)
 }
@@ -94,7 +97,7 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	to := from.Other()
 	var r *Flow // the verdict in full, when it is kept packed
 	if f.pki != 0 {
-		r = unpackFlow([]byte(f.a.pks[f.pki]))
+		r = unpackFlow(f.a.pks[f.pki], nil)
 		defer func() {
 			f.sync(r)
 			f.a.pks[f.pki] = f.a.pack(r)

@@ -57,6 +57,25 @@ func (n note) strings() []string {
 	return out
 }
 
+// noteStrings returns n.strings(), made once per analyzer for each set of
+// annotations: the slice is shared, its capacity its length, so that an
+// append to it copies.
+func (a *Analyzer) noteStrings(n note) []string {
+	if n == 0 {
+		return nil
+	}
+	s, ok := a.noteStr[n]
+	if !ok {
+		if a.noteStr == nil {
+			a.noteStr = make(map[note][]string)
+		}
+		s = n.strings()
+		s = s[:len(s):len(s)]
+		a.noteStr[n] = s
+	}
+	return s
+}
+
 // rec is the compact form of a timeline event kept while a flow is open.
 type rec struct {
 	at       int64

@@ -280,7 +280,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 		failOn[c] = true
 	}
 	failed := map[analyzer.Class]int{}
-	a := analyzer.New(analyzer.Config{TimeWait: o.timeWait, FrameName: report.FrameNamer(inputs), Detail: w.Renders}, func(f *analyzer.Flow) {
+	a := analyzer.New(analyzer.Config{TimeWait: o.timeWait, FrameName: report.FrameNamer(inputs), Detail: w.Renders, Reuse: true}, func(f *analyzer.Flow) {
 		lr.classes[f.Class]++
 		if failOn[f.Class] {
 			failed[f.Class]++

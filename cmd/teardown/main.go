@@ -303,7 +303,7 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	failed := map[analyzer.Class]int{}
 	var writeErr error
 	var ev report.Evidence
-	a := analyzer.New(analyzer.Config{TimeWait: o.timeWait, FrameName: report.FrameNamer(o.files), Detail: w.Renders}, func(f *analyzer.Flow) {
+	a := analyzer.New(analyzer.Config{TimeWait: o.timeWait, FrameName: report.FrameNamer(o.files), Detail: w.Renders, Reuse: true}, func(f *analyzer.Flow) {
 		if failOn[f.Class] {
 			failed[f.Class]++
 		}
