@@ -134,13 +134,34 @@ func New(cfg Config, emit func(*Flow)) *Analyzer {
 	if cfg.FrameName == nil {
 		cfg.FrameName = func(r FrameRef) string { return strconv.FormatInt(r.Frame, 10) }
 	}
-	m := &mappings{}
-	a := &Analyzer{cfg: cfg, emit: emit, tuples: newTable(m), mem: m, pks: []string{""},
-		flows: arena[core]{m: m}, dets: arena[detail]{m: m}, evMores: arena[evMore]{m: m}, tails: arena[tailRing]{m: m},
-		qchunks: arena[qchunk]{m: m}}
-	a.queue.ar, a.settleQ[0].ar, a.settleQ[1].ar = &a.qchunks, &a.qchunks, &a.qchunks
-	m.watch(a)
+	a := &Analyzer{cfg: cfg, emit: emit, mem: &mappings{}}
+	a.open()
+	a.mem.watch(a)
 	return a
+}
+
+// open makes the analyzer's table, arenas and queues, empty, unless it
+// has them: New, and the first use after Close.
+func (a *Analyzer) open() {
+	if a.tuples != nil {
+		return
+	}
+	m := a.mem
+	a.tuples = newTable(m)
+	a.pks, a.pkFree = []string{""}, nil
+	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
+	a.qchunks = arena[qchunk]{m: m}
+	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
+}
+
+// unmap forgets the table, arenas and queues, which must hold no flow any
+// more, and unmaps their chunks.
+func (a *Analyzer) unmap() {
+	a.tuples = nil
+	a.flows, a.dets, a.evMores, a.tails, a.qchunks = arena[core]{}, arena[detail]{}, arena[evMore]{}, arena[tailRing]{}, arena[qchunk]{}
+	a.queue, a.settleQ = fifo{}, [2]fifo{}
+	a.pks, a.pkFree = nil, nil
+	a.mem.release()
 }
 
 // view returns f's working view: the core with its detail.
@@ -208,6 +229,7 @@ func (a *Analyzer) Stats() Stats {
 // earlier than one already seen is processed as if it came at the latest
 // time seen.
 func (a *Analyzer) Add(s *reassembly.Segment) {
+	a.open()
 	a.add(s)
 	runtime.KeepAlive(a) // see mappings.watch
 }
@@ -549,9 +571,11 @@ func (a *Analyzer) release(f *core) {
 
 // Close finishes every flow still open with the verdict the evidence
 // supports (open, close-wait, fin-wait, ...) and emits them in the order
-// they started.
+// they started. Then it returns the memory it kept for them to the system
+// (an Add after Close starts afresh, with flow ids going on).
 func (a *Analyzer) Close() {
 	defer runtime.KeepAlive(a) // see mappings.watch
+	a.open()
 	var rest []*core
 	a.tuples.each(func(t *tuple) {
 		if t.cur != nil && !t.cur.emitted {
@@ -569,6 +593,5 @@ func (a *Analyzer) Close() {
 		f.atEnd = true
 		a.finish(f)
 	}
-	a.queue.reset()
-	a.tuples.clear()
+	a.unmap()
 }

@@ -16,6 +16,7 @@ import (
 // while the network is quiet. A time earlier than the clock is ignored.
 func (a *Analyzer) Advance(now int64) {
 	defer runtime.KeepAlive(a) // see mappings.watch
+	a.open()
 	if now > a.now {
 		a.now = now
 		a.expire()
@@ -28,6 +29,7 @@ func (a *Analyzer) Advance(now int64) {
 // how many it emitted. Closed flows wait for their TIME_WAIT as usual.
 func (a *Analyzer) Expire(idle time.Duration) int {
 	defer runtime.KeepAlive(a) // see mappings.watch
+	a.open()
 	cut := a.now - int64(idle)
 	var old []*core
 	a.tuples.each(func(t *tuple) {
@@ -45,6 +47,7 @@ func (a *Analyzer) Expire(idle time.Duration) int {
 // limit.
 func (a *Analyzer) Evict(max int) int {
 	defer runtime.KeepAlive(a) // see mappings.watch
+	a.open()
 	if max <= 0 || a.stats.OpenFlows <= max {
 		return 0
 	}

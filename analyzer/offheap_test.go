@@ -101,3 +101,41 @@ func TestFifo(t *testing.T) {
 		t.Errorf("arena holds %d free chunks after reset, want %d", got, arenaChunk)
 	}
 }
+
+// TestCloseUnmaps checks that Close returns every chunk to the system, not
+// only once the analyzer is collected, and that an Add after Close starts
+// afresh: the same capture read again gives the same flows, numbered on.
+func TestCloseUnmaps(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 11},
+		{dir: "C>S", flags: "R", seq: 11},
+	}))
+	ss = append(ss, segs(40001, 1e18+5e9, handshake)...)
+	var got []Flow
+	a := New(Config{}, func(f *Flow) { got = append(got, *f) })
+	pass := func() {
+		for i := range ss {
+			a.Add(&ss[i])
+		}
+		if a.Stats().OffHeap == 0 {
+			t.Fatal("no chunk mapped while flows are open")
+		}
+		a.Close()
+		if n := a.Stats().OffHeap; n != 0 {
+			t.Fatalf("%d bytes still mapped after Close", n)
+		}
+	}
+	pass()
+	first := len(got)
+	pass()
+	if first != 2 || len(got) != 2*first {
+		t.Fatalf("got %d flows, then %d, want 2 each", first, len(got)-first)
+	}
+	for i := range first {
+		a, b := got[i], got[first+i]
+		if b.ID != a.ID+first || b.Class != a.Class || b.Verdict != a.Verdict || len(b.Events) != len(a.Events) {
+			t.Errorf("flow %d read again: %d %s %q, first time %d %s %q", i, b.ID, b.Class, b.Verdict, a.ID, a.Class, a.Verdict)
+		}
+	}
+}

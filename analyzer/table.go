@@ -199,14 +199,3 @@ func (t *table) each(fn func(*tuple)) {
 		}
 	}
 }
-
-// clear empties the table.
-func (t *table) clear() {
-	t.each(func(tp *tuple) { *tp = tuple{idx: tp.idx} })
-	clear(t.slots)
-	t.free = t.free[:0]
-	for i := len(t.chunks)*chunkSize - 1; i >= 0; i-- {
-		t.free = append(t.free, uint32(i))
-	}
-	t.n = 0
-}
