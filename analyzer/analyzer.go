@@ -167,10 +167,12 @@ func (a *Analyzer) unmap() {
 // view returns f's working view: the core with its detail.
 func (a *Analyzer) view(c *core) flow { return flow{core: c, a: a, d: c.det} }
 
-// newDetail gives f a fresh detail.
+// newDetail gives f a fresh detail. Only its head is zeroed: the event
+// records are a third of it, and a recycled detail's are never read
+// before they are written again.
 func (a *Analyzer) newDetail(f *flow) {
 	d := a.dets.get()
-	*d = detail{}
+	d.detailHead = detailHead{}
 	f.det, f.d = d, d
 }
 

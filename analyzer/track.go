@@ -182,6 +182,15 @@ type core struct {
 // detail is the part of a flow needed to explain it: the evidence behind
 // the verdict and the timeline.
 type detail struct {
+	detailHead
+	ev      [evInline]rec // the first events of the timeline; ev[nev:] are garbage
+	preData [2]rec        // last data segment of each side before the close, not yet in ev; valid with hasPre
+}
+
+// detailHead is the part of a detail that a fresh one must have zeroed:
+// all but the event records, which are read only as far as they are
+// written (see newDetail).
+type detailHead struct {
 	// Handshake, for vantage and refused.
 	syn, synAck, hsAck segRef
 	ttl                [2]uint8 // of each side's first segment
@@ -224,13 +233,11 @@ type detail struct {
 	// The timeline: the first events in ev, the next in evMore once ev is
 	// full, then the newest in the ring tail (both from the analyzer's
 	// arenas, outside the Go heap, like the detail itself).
-	ev      [evInline]rec
-	evMore  *evMore
-	nev     int32
-	tail    *tailRing
-	ntail   int
-	preData [2]rec // last data segment of each side before the close, not yet in ev
-	hasPre  [2]bool
+	evMore *evMore
+	nev    int32
+	tail   *tailRing
+	ntail  int
+	hasPre [2]bool
 }
 
 // evMore holds the timeline events beyond the first evInline.

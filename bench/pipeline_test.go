@@ -39,7 +39,9 @@ func mallocs() uint64 {
 // BenchmarkPipeline runs the whole analysis in-process, as the teardown
 // command does minus the rendering: read and decode every frame, feed
 // every segment to the analyzer, and drop the finished flows without
-// asking for their sentences and timelines. One op is the whole capture.
+// asking for their sentences and timelines, each made in the memory of
+// the one before, as the command has them made (Config.Reuse). One op is
+// the whole capture.
 func BenchmarkPipeline(b *testing.B) {
 	path := benchPcap(b)
 	b.ReportAllocs()
@@ -51,7 +53,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := analyzer.New(analyzer.Config{Detail: func(*analyzer.Flow) bool { return false }}, func(*analyzer.Flow) {})
+		a := analyzer.New(analyzer.Config{Detail: func(*analyzer.Flow) bool { return false }, Reuse: true}, func(*analyzer.Flow) {})
 		var seg reassembly.Segment
 		for r.Next(&seg) {
 			a.Add(&seg)
@@ -141,7 +143,7 @@ func peakHeapPass(b *testing.B, path string, detail bool, at int, live *uint64) 
 		b.Fatal(err)
 	}
 	defer r.Close()
-	a := analyzer.New(analyzer.Config{Detail: func(*analyzer.Flow) bool { return detail }}, func(*analyzer.Flow) {})
+	a := analyzer.New(analyzer.Config{Detail: func(*analyzer.Flow) bool { return detail }, Reuse: true}, func(*analyzer.Flow) {})
 	var seg reassembly.Segment
 	for r.Next(&seg) {
 		a.Add(&seg)
