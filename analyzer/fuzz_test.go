@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -10,48 +11,15 @@ import (
 // FuzzAnalyze feeds random segment scripts on a few 5-tuples and checks
 // the analyzer's contract: no panic, every flow emitted exactly once with
 // a known class and a verdict, events in capture order, and no flow left
-// open after Close.
+// open after Close; and the same flows with Config.Reuse.
 func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte{0x02, 0, 0, 0x12, 0, 1, 0x10, 1, 1, 0x11, 1, 1, 0x11, 2, 2, 0x10, 2, 2})
 	f.Add([]byte{0x02, 0, 0, 0x14, 0, 1})
 	f.Add([]byte{0x18, 5, 5, 0x11, 9, 9, 0x04, 3, 3, 0x02, 7, 0, 0x11, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var got []*Flow
-		a := New(Config{}, func(fl *Flow) { got = append(got, fl) })
-		var at int64 = 1e18
-		for i := 0; i+3 <= len(data) && i < 3*500; i += 3 {
-			b0, b1, b2 := data[i], data[i+1], data[i+2]
-			at += int64(b1&0x0f) * 1e8
-			s := reassembly.Segment{
-				Frame: int64(i/3 + 1), At: at, TTL: 64, WScale: -1, PktType: reassembly.PktUnknown,
-				Flags: reassembly.Flags(b0 & 0x1f),
-				Seq:   reassembly.Seq(uint32(b1) * 1000), Ack: reassembly.Seq(uint32(b2) * 1000),
-				Len: uint32(b2&3) * 100, Win: uint16(b1 & 0x80),
-			}
-			if b0&0x80 != 0 {
-				s.HasTS, s.TSval, s.TSecr = true, uint32(b1), uint32(b2)
-			}
-			port := uint16(40000 + uint16(b0>>5&3))
-			if b0&0x20 == 0 {
-				s.Src, s.SrcPort, s.Dst, s.DstPort = cliAddr, port, srvAddr, 80
-			} else {
-				s.Src, s.SrcPort, s.Dst, s.DstPort = srvAddr, 80, cliAddr, port
-			}
-			a.Add(&s)
-		}
-		if len(data) > 0 && data[0]&1 == 1 {
-			// Everything expires: no flow, and no tuple, may stay behind.
-			a.Advance(at + int64(2*time.Hour))
-			a.Expire(0)
-			a.Advance(at + int64(4*time.Hour))
-			if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || len(a.tuples.free) != len(a.tuples.chunks)*chunkSize {
-				t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
-					st.OpenFlows, a.tuples.n, len(a.tuples.free), len(a.tuples.chunks)*chunkSize)
-			}
-		}
-		a.Close()
-		if st := a.Stats(); st.OpenFlows != 0 || int64(len(got)) != st.Flows {
-			t.Fatalf("after Close: open %d, emitted %d of %d flows", st.OpenFlows, len(got), st.Flows)
+		got := fuzzAnalyze(t, data, false)
+		if reused := fuzzAnalyze(t, data, true); !reflect.DeepEqual(reused, got) {
+			t.Fatalf("with Reuse:\n%+v\nwithout:\n%+v", reused, got)
 		}
 		seen := map[int]bool{}
 		for _, fl := range got {
@@ -69,4 +37,52 @@ func FuzzAnalyze(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzAnalyze runs FuzzAnalyze's script data through an analyzer and
+// returns the flows it emitted, copied when reuse is set.
+func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
+	var got []*Flow
+	a := New(Config{Reuse: reuse}, func(fl *Flow) {
+		if reuse {
+			fl = deepCopy(fl)
+		}
+		got = append(got, fl)
+	})
+	var at int64 = 1e18
+	for i := 0; i+3 <= len(data) && i < 3*500; i += 3 {
+		b0, b1, b2 := data[i], data[i+1], data[i+2]
+		at += int64(b1&0x0f) * 1e8
+		s := reassembly.Segment{
+			Frame: int64(i/3 + 1), At: at, TTL: 64, WScale: -1, PktType: reassembly.PktUnknown,
+			Flags: reassembly.Flags(b0 & 0x1f),
+			Seq:   reassembly.Seq(uint32(b1) * 1000), Ack: reassembly.Seq(uint32(b2) * 1000),
+			Len: uint32(b2&3) * 100, Win: uint16(b1 & 0x80),
+		}
+		if b0&0x80 != 0 {
+			s.HasTS, s.TSval, s.TSecr = true, uint32(b1), uint32(b2)
+		}
+		port := uint16(40000 + uint16(b0>>5&3))
+		if b0&0x20 == 0 {
+			s.Src, s.SrcPort, s.Dst, s.DstPort = cliAddr, port, srvAddr, 80
+		} else {
+			s.Src, s.SrcPort, s.Dst, s.DstPort = srvAddr, 80, cliAddr, port
+		}
+		a.Add(&s)
+	}
+	if len(data) > 0 && data[0]&1 == 1 {
+		// Everything expires: no flow, and no tuple, may stay behind.
+		a.Advance(at + int64(2*time.Hour))
+		a.Expire(0)
+		a.Advance(at + int64(4*time.Hour))
+		if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || len(a.tuples.free) != len(a.tuples.chunks)*chunkSize {
+			t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
+				st.OpenFlows, a.tuples.n, len(a.tuples.free), len(a.tuples.chunks)*chunkSize)
+		}
+	}
+	a.Close()
+	if st := a.Stats(); st.OpenFlows != 0 || int64(len(got)) != st.Flows {
+		t.Fatalf("after Close: open %d, emitted %d of %d flows", st.OpenFlows, len(got), st.Flows)
+	}
+	return got
 }
