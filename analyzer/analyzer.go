@@ -76,7 +76,7 @@ type Analyzer struct {
 	now     int64  // latest capture time seen
 	scratch Flow   // a verdict being computed; see settle
 	out     outBuf // the emitted Flows under Config.Reuse
-	noteStr map[note][]string
+	noteStr map[note][]string // the timeline notes, made once per set (see noteStrings)
 	pkBuf   []byte // reused by pack
 	nextID  int
 	stats   Stats
