@@ -73,11 +73,11 @@ type Analyzer struct {
 	// settle window, oldest first: [0] those with the short window, [1]
 	// the rest (see settleAfter).
 	settleQ [2]fifo
-	now     int64  // latest capture time seen
-	scratch Flow   // a verdict being computed; see settle
-	out     outBuf // the emitted Flows under Config.Reuse
+	now     int64             // latest capture time seen
+	scratch Flow              // a verdict being computed; see settle
+	out     outBuf            // the emitted Flows under Config.Reuse
 	noteStr map[note][]string // the timeline notes, made once per set (see noteStrings)
-	pkBuf   []byte // reused by pack
+	pkBuf   []byte            // reused by pack
 	nextID  int
 	stats   Stats
 }
