@@ -149,7 +149,7 @@ func (a *Analyzer) open() {
 	m := a.mem
 	a.tuples = newTable(m)
 	a.pks, a.pkFree = []string{""}, nil
-	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
+	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m, keep: true}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
 	a.qchunks = arena[qchunk]{m: m}
 	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
 }

@@ -1,7 +1,9 @@
 package analyzer
 
 import (
+	"cmp"
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -12,8 +14,10 @@ import (
 // Their cores, the details of the flows not yet settled and the 5-tuples
 // are therefore kept outside the Go heap, in chunks mapped from the
 // operating system (see mapChunk), and recycled through free lists: their
-// memory follows the peak of open flows, as the memory target asks, and
-// costs the collector nothing.
+// memory follows the open flows, as the memory target asks, and costs the
+// collector nothing. Details and queue chunks go back to the system once a
+// burst that needed them has passed (see arena); cores and tuples stay at
+// the peak of open flows.
 //
 // What lives there must hold no pointer into the Go heap, which the
 // collector could not see: cores, details and tuples point only at each
@@ -73,27 +77,145 @@ func (m *mappings) watch(owner *Analyzer) {
 // arena hands out values of type T from chunks outside the Go heap, and
 // takes them back for reuse. A value handed out is zeroed the first time;
 // a reused one is as it was given back.
+//
+// A burst of flows (a second of many closes, each flow keeping its detail
+// through its settle window) needs many values for a short while. So that
+// their memory does not stay for the rest of the run, an arena that may
+// give memory back (not keep) unmaps a chunk whose values are all free,
+// unless it is the only empty one (so that a load hovering at a chunk
+// boundary does not map and unmap it over and over). While more than half
+// of its values are free, it hands out the free value of the chunk at the
+// lowest address first, so that the values in use gather in the low
+// chunks and the high ones empty; else it hands out a value of the chunk
+// that was given one back last, which the cache likely still holds. A
+// reused value of such an arena may also come from a fresh chunk, zeroed.
 type arena[T any] struct {
 	m    *mappings
+	keep bool // never unmap a chunk: cores, which stale queue entries still read (see qent)
+	// An arena that keeps its chunks hands out the value given back last,
+	// which the cache likely still holds.
 	free []*T
+	// An arena that gives memory back keeps its chunks apart.
+	slabs []*slab[T] // by address
+	lo    int        // no slab before slabs[lo] has a free value
+	empty int        // slabs whose values are all free
+	hot   *slab[T]   // the slab given a value back last, or nil
+	nfree int        // free values in all slabs
+	nvals int        // values in all slabs
 }
 
-// arenaChunk is how many values a chunk holds.
-const arenaChunk = 1024
+// slab is one chunk of an arena and its free values.
+type slab[T any] struct {
+	vals      []T
+	base, end uintptr // the chunk's address range
+	free      []*T
+}
 
-// get returns a value, from the free list when it has one.
+// slabBytes is about how large a chunk of an arena is.
+const slabBytes = 256 << 10
+
+// perSlab is how many values of type T a chunk holds.
+func perSlab[T any]() int {
+	var zero T
+	return max(1, slabBytes/int(unsafe.Sizeof(zero)))
+}
+
+// get returns a free value: the one given back last by an arena that
+// keeps its chunks; else one of the chunk given one back last, or of the
+// lowest chunk that has one (see arena).
 func (ar *arena[T]) get() *T {
-	if len(ar.free) == 0 {
-		c := alloc[T](ar.m, arenaChunk)
-		for i := len(c) - 1; i >= 0; i-- {
-			ar.free = append(ar.free, &c[i])
+	if ar.keep {
+		if len(ar.free) == 0 {
+			c := alloc[T](ar.m, perSlab[T]())
+			for i := len(c) - 1; i >= 0; i-- {
+				ar.free = append(ar.free, &c[i])
+			}
 		}
+		n := len(ar.free) - 1
+		p := ar.free[n]
+		ar.free = ar.free[:n]
+		return p
 	}
-	n := len(ar.free) - 1
-	p := ar.free[n]
-	ar.free = ar.free[:n]
+	s := ar.hot
+	if s == nil || len(s.free) == 0 || 2*ar.nfree > ar.nvals {
+		for ar.lo < len(ar.slabs) && len(ar.slabs[ar.lo].free) == 0 {
+			ar.lo++
+		}
+		if ar.lo == len(ar.slabs) {
+			ar.grow()
+		}
+		s = ar.slabs[ar.lo]
+	}
+	ar.nfree--
+	n := len(s.free) - 1
+	if n+1 == len(s.vals) {
+		ar.empty--
+	}
+	p := s.free[n]
+	s.free = s.free[:n]
 	return p
 }
 
+// grow maps a new chunk, when every chunk is in use, and points lo at it.
+func (ar *arena[T]) grow() {
+	vals := alloc[T](ar.m, perSlab[T]())
+	s := &slab[T]{vals: vals, free: make([]*T, 0, len(vals))}
+	s.base = uintptr(unsafe.Pointer(unsafe.SliceData(vals)))
+	s.end = s.base + uintptr(len(vals))*unsafe.Sizeof(vals[0])
+	for i := len(vals) - 1; i >= 0; i-- {
+		s.free = append(s.free, &vals[i])
+	}
+	i, _ := slices.BinarySearchFunc(ar.slabs, s.base, func(x *slab[T], b uintptr) int { return cmp.Compare(x.base, b) })
+	ar.slabs = slices.Insert(ar.slabs, i, s)
+	ar.lo = i
+	ar.empty++
+	ar.nfree += len(vals)
+	ar.nvals += len(vals)
+}
+
 // put gives p back for reuse.
-func (ar *arena[T]) put(p *T) { ar.free = append(ar.free, p) }
+func (ar *arena[T]) put(p *T) {
+	if ar.keep {
+		ar.free = append(ar.free, p)
+		return
+	}
+	a := uintptr(unsafe.Pointer(p))
+	i, j := 0, len(ar.slabs) // the first slab that ends after p is in [i, j]
+	for i < j {
+		if h := int(uint(i+j) >> 1); ar.slabs[h].end > a {
+			j = h
+		} else {
+			i = h + 1
+		}
+	}
+	s := ar.slabs[i]
+	s.free = append(s.free, p)
+	ar.lo = min(ar.lo, i)
+	ar.hot = s
+	ar.nfree++
+	if len(s.free) < len(s.vals) {
+		return
+	}
+	if ar.empty == 0 {
+		ar.empty++
+		return
+	}
+	ar.slabs = slices.Delete(ar.slabs, i, i+1)
+	if ar.lo > i {
+		ar.lo--
+	}
+	ar.hot = nil
+	ar.nfree -= len(s.vals)
+	ar.nvals -= len(s.vals)
+	free(ar.m, s.vals)
+}
+
+// inUse returns how many values an arena that gives memory back has
+// handed out.
+func (ar *arena[T]) inUse() int {
+	n := 0
+	for _, s := range ar.slabs {
+		n += len(s.vals) - len(s.free)
+	}
+	return n
+}

@@ -1,9 +1,11 @@
 package analyzer
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // offHeapTypes are the types that live outside the Go heap.
@@ -97,8 +99,120 @@ func TestFifo(t *testing.T) {
 	want = nil
 	check("reset")
 	// Every chunk is back in the arena: none leaked.
-	if got := len(ar.free); got != arenaChunk {
-		t.Errorf("arena holds %d free chunks after reset, want %d", got, arenaChunk)
+	if got := ar.inUse(); got != 0 {
+		t.Errorf("%d chunks still in use after reset, want 0", got)
+	}
+}
+
+// TestArenaGivesBack checks that an arena that may give memory back
+// unmaps the chunks a burst needed once their values are free again,
+// keeping one spare, that it hands out the lowest free value first while
+// most are free, and
+// that it never hands out a value twice; and that a keeping arena keeps
+// its chunks and the contents of the values given back.
+// (An arena that keeps its chunks has no slabs: the checks of the lowest
+// free value pass for it at once.)
+func TestArenaGivesBack(t *testing.T) {
+	type val struct {
+		n int
+		_ [56]byte
+	}
+	per := perSlab[val]()
+	slab := int64(per) * int64(unsafe.Sizeof(val{}))
+	for _, keep := range []bool{false, true} {
+		m := &mappings{}
+		ar := &arena[val]{m: m, keep: keep}
+		held := map[*val]bool{}
+		back := map[*val]int{} // values given back, with what they held
+		get := func(n int) *val {
+			p := ar.get()
+			if held[p] {
+				t.Fatalf("keep=%v: value %p handed out twice", keep, p)
+			}
+			if was, ok := back[p]; ok && keep && p.n != was {
+				t.Fatalf("keep=%v: reused value holds %d, was given back holding %d", keep, p.n, was)
+			}
+			delete(back, p)
+			p.n = n
+			held[p] = true
+			return p
+		}
+		put := func(p *val) {
+			back[p] = p.n // before put, which may unmap it
+			delete(held, p)
+			ar.put(p)
+		}
+		all := make([]*val, 0, 5*per+3)
+		for i := range cap(all) { // a burst over six chunks
+			all = append(all, get(i))
+		}
+		if m.bytes < 6*slab {
+			t.Fatalf("keep=%v: %d bytes mapped for a burst of six chunks", keep, m.bytes)
+		}
+		// Keep half of the first chunk's values; give the rest back.
+		for _, p := range all[per/2:] {
+			put(p)
+		}
+		switch {
+		case !keep && m.bytes != 2*slab:
+			t.Errorf("keep=false: %d bytes mapped after the burst, want %d: the chunk in use and one spare", m.bytes, 2*slab)
+		case keep && m.bytes < 6*slab:
+			t.Errorf("keep=true: %d bytes mapped after the burst, want the chunks kept", m.bytes)
+		}
+		for i, p := range all[:per/2] {
+			if p.n != i {
+				t.Fatalf("keep=%v: a value in use changed: %d, want %d", keep, p.n, i)
+			}
+		}
+		// Free values in several chunks, most of them free: the next come
+		// from the lowest.
+		for _, p := range all[:per/4] {
+			put(p)
+		}
+		for i := range per / 8 {
+			p := get(-i)
+			a := uintptr(unsafe.Pointer(p))
+			for _, s := range ar.slabs {
+				if len(s.free) > 0 && s.end <= a {
+					t.Fatalf("keep=%v: handed out %#x while the chunk at %#x has a free value", keep, a, s.base)
+				}
+			}
+		}
+		// Random gets and puts, in waves: while most values are free, the
+		// lowest free value is the next one handed out.
+		rng := rand.New(rand.NewPCG(1, 2))
+		var live []*val
+		for p := range held {
+			live = append(live, p)
+		}
+		for i := range 20 * per {
+			if wave := i / per % 4; len(live) > 0 && rng.IntN(4) < wave {
+				j := rng.IntN(len(live))
+				put(live[j])
+				live[j] = live[len(live)-1]
+				live = live[:len(live)-1]
+				continue
+			}
+			var low uintptr
+			for _, s := range ar.slabs {
+				if 2*ar.nfree <= ar.nvals {
+					break // not most
+				}
+				if len(s.free) > 0 {
+					low = s.base
+					break
+				}
+			}
+			p := get(i)
+			live = append(live, p)
+			if a := uintptr(unsafe.Pointer(p)); low != 0 && (a < low || a >= low+uintptr(slab)) {
+				t.Fatalf("keep=%v: op %d handed out %#x while the chunk at %#x has a free value", keep, i, a, low)
+			}
+		}
+		if got := ar.inUse(); !keep && got != len(held) {
+			t.Errorf("%d values in use, want %d", got, len(held))
+		}
+		m.release()
 	}
 }
 
