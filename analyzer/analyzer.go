@@ -77,6 +77,7 @@ type Analyzer struct {
 	scratch Flow              // a verdict being computed; see settle
 	out     outBuf            // the emitted Flows under Config.Reuse
 	noteStr map[note][]string // the timeline notes, made once per set (see noteStrings)
+	late    map[int]*fpRing   // capture-copy rings of settled flows that got a segment, by flow id (see isCopy)
 	pkBuf   []byte            // reused by pack
 	nextID  int
 	stats   Stats
@@ -161,6 +162,7 @@ func (a *Analyzer) unmap() {
 	a.flows, a.dets, a.evMores, a.tails, a.qchunks = arena[core]{}, arena[detail]{}, arena[evMore]{}, arena[tailRing]{}, arena[qchunk]{}
 	a.queue, a.settleQ = fifo{}, [2]fifo{}
 	a.pks, a.pkFree = nil, nil
+	a.late = nil
 	a.mem.release()
 }
 
@@ -190,6 +192,20 @@ func (a *Analyzer) dropDetail(c *core) {
 	}
 	a.dets.put(d)
 	c.det = nil
+}
+
+// lateRing returns the capture-copy ring of c, a settled flow, making it
+// when c has none.
+func (a *Analyzer) lateRing(c *core) *fpRing {
+	r := a.late[c.id]
+	if r == nil {
+		if a.late == nil {
+			a.late = make(map[int]*fpRing)
+		}
+		r = new(fpRing)
+		a.late[c.id] = r
+	}
+	return r
 }
 
 // setPacked keeps pk as the packed verdict of c.
@@ -563,6 +579,9 @@ func (a *Analyzer) finish(f *core) {
 // release makes an emitted flow available for reuse; queue entries that
 // still point at it are stale from now on.
 func (a *Analyzer) release(f *core) {
+	if len(a.late) > 0 {
+		delete(a.late, f.id)
+	}
 	f.gen++
 	a.tuples.unref(f.t)
 	f.t = nil

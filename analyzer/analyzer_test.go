@@ -420,3 +420,42 @@ func TestInterleavedCaptureCopies(t *testing.T) {
 		}
 	}
 }
+
+// A settled flow keeps telling capture copies from retransmissions: a FIN
+// sent again after the settle window and its re-ACK, each captured twice
+// within a millisecond, are one packet each; the FIN sent a third time,
+// 2 ms later, is a retransmission.
+func TestLateCaptureCopies(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "F.", seq: 1, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2},
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2, gapMS: 10000}, // after the settle window
+		{dir: "C>S", flags: ".", seq: 2, ack: 2},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 2, gapMS: 3},
+	}))
+	var doubled []reassembly.Segment
+	for i, s := range ss {
+		doubled = append(doubled, s)
+		if i == 6 || i == 7 {
+			s.At += 20000 // 20 µs later, on the other interface
+			doubled = append(doubled, s)
+		}
+	}
+	// The second FIN sent again differs from the first only in its time.
+	doubled[len(doubled)-1].IPID = doubled[6].IPID
+	flows := run(t, doubled)
+	if len(flows) != 1 {
+		t.Fatalf("got %d flows, want 1", len(flows))
+	}
+	f := flows[0]
+	if f.Class != ClassFourWay || !f.Flags.Has(FlagFINRetransmit) {
+		t.Errorf("class %s, flags %v; want four-way with fin-retransmit", f.Class, f.Flags.Strings())
+	}
+	if f.CaptureCopies != 2 || f.Packets[Client]+f.Packets[Server] != int64(len(ss)) {
+		t.Errorf("%d copies, %d+%d packets; want 2 copies, %d packets", f.CaptureCopies, f.Packets[Client], f.Packets[Server], len(ss))
+	}
+	if n := strings.Count(f.Verdict, "sent its FIN again"); n != 2 {
+		t.Errorf("verdict tells of %d FINs sent again, want 2: %s", n, f.Verdict)
+	}
+}

@@ -190,8 +190,8 @@ func (f *flow) coreInto(out *Flow) {
 		Server:        f.server(),
 		DirGuessed:    f.dirGuessed,
 		Flags:         f.flags,
-		First:         f.first,
-		Last:          f.last,
+		First:         f.first(),
+		Last:          f.last(),
 		FirstAt:       f.firstAt,
 		LastAt:        f.lastAt,
 		FinalState:    f.st,
@@ -496,7 +496,7 @@ func (f *flow) verdict(out *Flow) string {
 			}
 			b = append(b, ": the server is down, unreachable or filtered (a firewall dropping the SYN), or the capture missed the answer."...)
 		default:
-			b = fmt.Appendf(b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last))
+			b = fmt.Appendf(b, "No FIN or RST was seen: the connection was still open when the capture ended (last segment frame %s).", fn(f.last()))
 		}
 	}
 	if one := f.oneWay(); one >= 0 && out.Class != ClassOpen {

@@ -138,46 +138,54 @@ type flow struct {
 // (see offheap.go), so it holds no pointer into it: its detail is off the
 // heap too, and its packed verdict, a string, is named by index.
 type core struct {
-	t          *tuple
-	id         int
-	clientHi   bool // the client is the tuple key's Hi end (see client)
-	dirGuessed bool
-	st         [2]State
-	n          int32 // segments seen
-	inc        int32 // incarnation of the tuple: 1, 2, ...
+	t  *tuple
+	id int
 
 	h [2]reassembly.Half
 
-	first, last     FrameRef
-	firstAt, lastAt int64
-
-	firstClose Side // side of the first FIN or RST
-	closing    bool // a FIN or RST has been seen
-	refused    bool
-	closed     bool
-	flags      Flags
-	twStart    [2]int64
-
-	// Capture copies: the same segment captured twice (tcpdump -i any
-	// on a bridge and its port, or a mirror) is counted and skipped.
-	lastFP [2][copyRing]fingerprint // the latest segments of each side
-	nextFP [2]uint8
-	copies int32
+	// The first and last segments: frame numbers, capture times, inputs.
+	firstFrame, lastFrame int64
+	firstAt, lastAt       int64
+	twStart               [2]int64
 
 	// det is the detail: the evidence and the timeline. A closed flow
 	// that has been quiet for its settle window is settled: its verdict is
 	// computed into sum or the packed verdict pki names, and its detail is
 	// recycled, so that the flows waiting out TIME_WAIT stay small; later
 	// segments only amend the verdict (see addSettled).
-	det    *detail // outside the Go heap too; nil once settled
-	pki    uint32  // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
-	sum    summary // the verdict when nothing beyond it and the core is wanted (hasSum)
-	hasSum bool
+	det *detail // outside the Go heap too; nil once settled
+
+	firstFile, lastFile int32
+	n                   int32 // segments seen
+	inc                 int32 // incarnation of the tuple: 1, 2, ...
+	// Capture copies (the same segment captured twice: tcpdump -i any on
+	// a bridge and its port, or a mirror) are counted and skipped (see
+	// isCopy).
+	copies int32
+	pki    uint32 // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
+	gen    uint32 // bumped when the struct is recycled
+
+	flags Flags
+	st    [2]State
+	sum   summary // the verdict when nothing beyond it and the core is wanted (hasSum)
+
+	clientHi   bool // the client is the tuple key's Hi end (see client)
+	dirGuessed bool
+	firstClose Side // side of the first FIN or RST
+	closing    bool // a FIN or RST has been seen
+	refused    bool
+	closed     bool
+	hasSum     bool
 
 	queued, emitted, atEnd bool
 	settleQueued           bool
-	gen                    uint32 // bumped when the struct is recycled
 }
+
+// first returns the flow's first frame.
+func (f *core) first() FrameRef { return FrameRef{File: int(f.firstFile), Frame: f.firstFrame} }
+
+// last returns the flow's last frame.
+func (f *core) last() FrameRef { return FrameRef{File: int(f.lastFile), Frame: f.lastFrame} }
 
 // detail is the part of a flow needed to explain it: the evidence behind
 // the verdict and the timeline.
@@ -191,6 +199,8 @@ type detail struct {
 // all but the event records, which are read only as far as they are
 // written (see newDetail).
 type detailHead struct {
+	fps fpRing // the latest segments of each side, to tell capture copies (see isCopy)
+
 	// Handshake, for vantage and refused.
 	syn, synAck, hsAck segRef
 	ttl                [2]uint8 // of each side's first segment
@@ -285,23 +295,39 @@ const fpShift = 10
 // segments interleave (ACK in, data in, ACK out, data out).
 const copyRing = 4
 
+// fpRing holds the fingerprints of the latest segments of each side.
+type fpRing struct {
+	fp   [2][copyRing]fingerprint
+	next [2]uint8
+}
+
 // isCopy reports whether s repeats one of the latest segments from side,
-// and records s as the latest one otherwise.
-func (f *core) isCopy(s *reassembly.Segment, side Side) bool {
+// and records s as the latest one otherwise. The ring is the detail's;
+// a settled flow, whose ring the detail took with it, gets one from the
+// analyzer when a segment reaches it (rare: a late FIN or ACK, an RST).
+// The segments in the detail's ring were at least a settle window older
+// than any to come, far outside the copy window.
+func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
+	var r *fpRing
+	if f.d != nil {
+		r = &f.d.fps
+	} else {
+		r = f.a.lateRing(f.core)
+	}
 	h := uint64(s.Seq)<<32 | uint64(s.Ack)
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.TSval)<<32 | uint64(s.Len))
 	h = h*0x9e3779b97f4a7c15 ^ (uint64(s.IPID)<<32 | uint64(s.Win)<<8 | uint64(s.Flags))
 	h = h*0x9e3779b97f4a7c15 ^ uint64(s.TSecr)
 	h32 := uint32(h>>32) | 1
 	at := uint32(s.At >> fpShift)
-	for _, fp := range f.lastFP[side] {
+	for _, fp := range r.fp[side] {
 		if fp.h == h32 && int32(at-fp.at) <= copyWindow {
 			return true
 		}
 	}
-	i := f.nextFP[side] % copyRing
-	f.lastFP[side][i] = fingerprint{h: h32, at: at}
-	f.nextFP[side] = i + 1
+	i := r.next[side] % copyRing
+	r.fp[side][i] = fingerprint{h: h32, at: at}
+	r.next[side] = i + 1
 	return false
 }
 
@@ -431,12 +457,11 @@ func (f *flow) oldSegment(old *core, s *reassembly.Segment, src reassembly.AddrP
 
 // touch updates the flow's first/last bookkeeping.
 func (f *core) touch(s *reassembly.Segment) {
-	ref := FrameRef{File: s.File, Frame: s.Frame}
 	if f.n == 0 {
-		f.first, f.firstAt = ref, s.At
+		f.firstFrame, f.firstFile, f.firstAt = s.Frame, int32(s.File), s.At
 	}
 	f.n++
-	f.last, f.lastAt = ref, s.At
+	f.lastFrame, f.lastFile, f.lastAt = s.Frame, int32(s.File), s.At
 }
 
 // mkRec builds a timeline record for s, sent by side, with relative
