@@ -62,6 +62,7 @@ type Analyzer struct {
 	tails   arena[tailRing]
 	recBuf  []rec  // reused by events
 	vbuf    []byte // reused by verdict
+	ebuf    []byte // reused by resetInfo
 	qchunks arena[qchunk]
 
 	// The packed verdicts of settled flows, named by core.pki; index 0 is
@@ -192,6 +193,13 @@ func (a *Analyzer) dropDetail(c *core) {
 	}
 	a.dets.put(d)
 	c.det = nil
+}
+
+// str returns b as a string and keeps b's array for the next use of
+// ebuf.
+func (a *Analyzer) str(b []byte) string {
+	a.ebuf = b[:0]
+	return string(b)
 }
 
 // lateRing returns the capture-copy ring of c, a settled flow, making it

@@ -459,3 +459,48 @@ func TestLateCaptureCopies(t *testing.T) {
 		t.Errorf("verdict tells of %d FINs sent again, want 2: %s", n, f.Verdict)
 	}
 }
+
+// The evidence for the cause of an RST, for the two causes the lab's
+// captures do not show; each sentence is written out by hand from the
+// segments.
+func TestResetEvidence(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+		cause string
+		want  string
+	}{{
+		name: "RST after its own FIN, nothing after it",
+		steps: with(handshake, []step{
+			{dir: "C>S", flags: "F.", seq: 1, ack: 1}, // 4
+			{dir: "S>C", flags: ".", seq: 1, ack: 2},  // 5
+			{dir: "C>S", flags: "R.", seq: 2, ack: 1}, // 6
+		}),
+		cause: "other",
+		want:  "the client had sent its FIN (frame 4); no data after it was captured, so the RST has another cause",
+	}, {
+		name: "server resets on a request it did not read",
+		steps: with(handshake, []step{
+			{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},    // 4
+			{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 100},  // 5
+			{dir: "C>S", flags: "P.", seq: 11, ack: 101, len: 20}, // 6
+			{dir: "S>C", flags: ".", seq: 101, ack: 31},           // 7
+			{dir: "S>C", flags: "R.", seq: 101, ack: 31},          // 8
+		}),
+		cause: "close with unread data",
+		want: "after its own data (frame 5) the server received 20 more bytes from the client (frame 6), acknowledged them and reset without answering: " +
+			"likely a request it never read, for which Linux sends RST instead of FIN; SO_LINGER {on, 0} would send the same RST",
+	}}
+	for _, tt := range tests {
+		flows := run(t, segs(40000, 1e18, tt.steps))
+		if len(flows) != 1 || flows[0].Reset == nil {
+			t.Fatalf("%s: %d flows, want one with an RST", tt.name, len(flows))
+		}
+		if r := flows[0].Reset; r.Cause != tt.cause || r.Evidence != tt.want {
+			t.Errorf("%s: cause %q, evidence\n%q\nwant %q,\n%q", tt.name, r.Cause, r.Evidence, tt.cause, tt.want)
+		}
+		if !strings.HasSuffix(flows[0].Verdict, tt.want+".") {
+			t.Errorf("%s: verdict %q does not end with the evidence", tt.name, flows[0].Verdict)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"time"
 
 	"teardown/reassembly"
@@ -313,19 +314,20 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 	case class == ClassRefused:
 		ri.Cause = "nothing listening"
 		if explain {
-			ri.Evidence = fmt.Sprintf("the RST (frame %s) answers the SYN (frame %s) and no SYN/ACK was sent", fn(f.d.rst.ref()), fn(f.d.syn.ref()))
+			ri.Evidence = f.a.str(cat(f.a.ebuf[:0], "the RST (frame ", fn(f.d.rst.ref()), ") answers the SYN (frame ", fn(f.d.syn.ref()), ") and no SYN/ACK was sent"))
 		}
 	case class == ClassRSTAfterClose || f.d.fin[by].ok:
 		if d := f.d.dataAfter[by]; d.ok {
 			ri.Cause = "data after close"
 			if explain {
-				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s) and then received %d bytes from the %s (frame %s), which a closed socket answers with RST",
-					by, fn(f.d.fin[by].ref()), d.len, peer, fn(d.ref()))
+				b := cat(f.a.ebuf[:0], "the ", by.String(), " had sent its FIN (frame ", fn(f.d.fin[by].ref()), ") and then received ")
+				b = strconv.AppendUint(b, uint64(d.len), 10)
+				ri.Evidence = f.a.str(cat(b, " bytes from the ", peer.String(), " (frame ", fn(d.ref()), "), which a closed socket answers with RST"))
 			}
 		} else {
 			ri.Cause = "other"
 			if explain {
-				ri.Evidence = fmt.Sprintf("the %s had sent its FIN (frame %s); no data after it was captured, so the RST has another cause", by, fn(f.d.fin[by].ref()))
+				ri.Evidence = f.a.str(cat(f.a.ebuf[:0], "the ", by.String(), " had sent its FIN (frame ", fn(f.d.fin[by].ref()), "); no data after it was captured, so the RST has another cause"))
 			}
 		}
 	case f.d.rst.hasAck == false || !f.d.rstSeqOK:
@@ -353,8 +355,10 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 		case gotData && f.h[by].Bytes() == 0:
 			ri.Cause = "close with unread data"
 			if explain {
-				ri.Evidence = fmt.Sprintf("the %s had received %d bytes from the %s (last at frame %s), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)",
-					by, f.h[peer].Bytes(), peer, fn(d.ref()))
+				b := cat(f.a.ebuf[:0], "the ", by.String(), " had received ")
+				b = strconv.AppendUint(b, f.h[peer].Bytes(), 10)
+				ri.Evidence = f.a.str(cat(b, " bytes from the ", peer.String(), " (last at frame ", fn(d.ref()),
+					"), acknowledged them, sent nothing itself and reset: Linux sends this RST instead of a FIN when close() finds unread data (SO_LINGER {on, 0} would send the same)"))
 			}
 		case gotData && by == Server:
 			// A server that answered, then got more from its client and
@@ -362,26 +366,32 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 			// late request on a connection it had decided to close).
 			ri.Cause = "close with unread data"
 			if explain {
-				ri.Evidence = fmt.Sprintf("after its own data (frame %s) the server received %d more bytes from the client (frame %s), acknowledged them and reset without answering: likely a request it never read, for which Linux sends RST instead of FIN; SO_LINGER {on, 0} would send the same RST",
-					fn(own.ref()), d.len, fn(d.ref()))
+				b := cat(f.a.ebuf[:0], "after its own data (frame ", fn(own.ref()), ") the server received ")
+				b = strconv.AppendUint(b, uint64(d.len), 10)
+				ri.Evidence = f.a.str(cat(b, " more bytes from the client (frame ", fn(d.ref()),
+					"), acknowledged them and reset without answering: likely a request it never read, for which Linux sends RST instead of FIN; SO_LINGER {on, 0} would send the same RST"))
 			}
 		case gotData:
 			// A client that got its answer and reset: most often an
 			// abortive close after reading it.
 			ri.Cause = "linger-0 abort"
 			if explain {
-				ri.Evidence = fmt.Sprintf("the %s's last data (frame %s) was answered by the %s (frame %s, %d bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST",
-					by, fn(own.ref()), peer, fn(d.ref()), d.len)
+				b := cat(f.a.ebuf[:0], "the ", by.String(), "'s last data (frame ", fn(own.ref()), ") was answered by the ", peer.String(), " (frame ", fn(d.ref()), ", ")
+				b = strconv.AppendUint(b, uint64(d.len), 10)
+				ri.Evidence = f.a.str(cat(b, " bytes), acknowledged, and then reset instead of closed: an abortive close (SO_LINGER {on, 0}) after reading the answer; a close() that left part of it unread sends the same RST"))
 			}
 		default:
 			ri.Cause = "linger-0 abort"
 			if explain {
-				ri.Evidence = fmt.Sprintf("nothing from the %s arrived after the %s's own last data and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST, and so does a close() that left earlier data unread, which the capture cannot show", peer, by)
+				ri.Evidence = f.a.str(cat(f.a.ebuf[:0], "nothing from the ", peer.String(), " arrived after the ", by.String(),
+					"'s own last data and no FIN came first: an abortive close (SO_LINGER {on, 0}) sends exactly this RST, and so does a close() that left earlier data unread, which the capture cannot show"))
 			}
 		}
 		if f.d.rstUnacked > 0 {
 			if explain {
-				ri.Evidence += fmt.Sprintf("; %d bytes the %s had sent were still unacknowledged when it reset", f.d.rstUnacked, by)
+				b := cat(f.a.ebuf[:0], ri.Evidence, "; ")
+				b = strconv.AppendInt(b, int64(f.d.rstUnacked), 10)
+				ri.Evidence = f.a.str(cat(b, " bytes the ", by.String(), " had sent were still unacknowledged when it reset"))
 			}
 		}
 	}
@@ -421,19 +431,20 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		b = append(b, '.')
 	case ClassRefused:
-		b = fmt.Appendf(b, "The server %s answered the SYN (frame %s) with RST (frame %s): nothing was listening on port %d (connection refused).",
-			f.server(), fn(f.d.syn.ref()), fn(f.d.rst.ref()), f.server().Port)
+		b = f.server().AppendTo(append(b, "The server "...))
+		b = cat(b, " answered the SYN (frame ", fn(f.d.syn.ref()), ") with RST (frame ", fn(f.d.rst.ref()), "): nothing was listening on port ")
+		b = append(strconv.AppendUint(b, uint64(f.server().Port), 10), " (connection refused)."...)
 	case ClassRSTAbort, ClassRSTAfterClose:
 		ri := out.Reset
 		state := "ESTABLISHED"
 		if f.d.rstFrom != StateUnknown {
 			state = f.d.rstFrom.String()
 		}
-		b = fmt.Appendf(b, "The %s reset the connection (RST frame %s) in %s", ri.By, fn(ri.Frame), state)
+		b = cat(b, "The ", ri.By.String(), " reset the connection (RST frame ", fn(ri.Frame), ") in ", state)
 		if out.Class == ClassRSTAbort {
 			b = append(b, " without sending a FIN"...)
 		}
-		b = fmt.Appendf(b, "; likely cause: %s — %s.", ri.Cause, ri.Evidence)
+		b = cat(b, "; likely cause: ", ri.Cause, " — ", ri.Evidence, ".")
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		why := f.lossEvidence(side)
