@@ -605,22 +605,23 @@ func (a *Analyzer) release(f *core) {
 func (a *Analyzer) Close() {
 	defer runtime.KeepAlive(a) // see mappings.watch
 	a.open()
-	var rest []*core
-	a.tuples.each(func(t *tuple) {
-		if t.cur != nil && !t.cur.emitted {
-			rest = append(rest, t.cur)
-		}
-	})
-	a.queue.each(func(e qent) {
-		if f := e.live(); f != nil {
+	rest := make([]*core, 0, a.stats.OpenFlows)
+	collect := func(f *core) {
+		if f != nil && !f.emitted && !f.atEnd {
+			f.atEnd = true // and collected once
 			rest = append(rest, f)
 		}
-	})
+	}
+	a.tuples.each(func(t *tuple) { collect(t.cur) })
+	a.queue.each(func(e qent) { collect(e.live()) })
 	slices.SortFunc(rest, func(x, y *core) int { return x.id - y.id })
-	rest = slices.Compact(rest)
+	// Everything is unmapped next: what the flows give back need not be
+	// kept for reuse, which would grow the free lists at the moment the
+	// report holds the most.
+	a.mem.closing = true
 	for _, f := range rest {
-		f.atEnd = true
 		a.finish(f)
 	}
+	a.mem.closing = false
 	a.unmap()
 }

@@ -28,8 +28,9 @@ import (
 // the analyzer is no longer reachable, by a cleanup that holds the
 // mappings but not the analyzer.
 type mappings struct {
-	chunks [][]byte
-	bytes  int64
+	chunks  [][]byte
+	bytes   int64
+	closing bool // Close is emptying the analyzer before unmapping every chunk: nothing given back is kept for reuse
 }
 
 // alloc returns a zeroed array of n values of type T outside the Go heap.
@@ -173,8 +174,11 @@ func (ar *arena[T]) grow() {
 	ar.nvals += len(vals)
 }
 
-// put gives p back for reuse.
+// put gives p back for reuse (unless the analyzer is closing).
 func (ar *arena[T]) put(p *T) {
+	if ar.m.closing {
+		return
+	}
 	if ar.keep {
 		ar.free = append(ar.free, p)
 		return

@@ -187,6 +187,9 @@ func (t *table) unref(tp *tuple) {
 
 // release makes tp available for reuse.
 func (t *table) release(tp *tuple) {
+	if t.m.closing {
+		return // everything is unmapped next
+	}
 	*tp = tuple{idx: tp.idx}
 	t.free = append(t.free, tp.idx)
 }
