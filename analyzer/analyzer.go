@@ -80,6 +80,7 @@ type Analyzer struct {
 	noteStr map[note][]string // the timeline notes, made once per set (see noteStrings)
 	late    map[int]*fpRing   // capture-copy rings of settled flows that got a segment, by flow id (see isCopy)
 	pkBuf   []byte            // reused by pack
+	dict    textDict          // the words of the packed verdicts' sentences
 	nextID  int
 	stats   Stats
 }
@@ -164,6 +165,7 @@ func (a *Analyzer) unmap() {
 	a.queue, a.settleQ = fifo{}, [2]fifo{}
 	a.pks, a.pkFree = nil, nil
 	a.late = nil
+	a.dict = textDict{}
 	a.mem.release()
 }
 
@@ -541,7 +543,7 @@ func (a *Analyzer) emitNow(c *core) {
 	var res *Flow
 	switch f := a.view(c); {
 	case c.pki != 0:
-		res = unpackFlow(a.takePacked(c), a.reuse())
+		res = unpackFlow(a.takePacked(c), a.reuse(), &a.dict)
 	case c.hasSum:
 		res = f.rebuild()
 	default:

@@ -2,6 +2,8 @@ package analyzer
 
 import (
 	"encoding/binary"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"teardown/reassembly"
@@ -14,8 +16,9 @@ import (
 // and strings, and the garbage collector does not scan it. The rare late
 // segment that amends it unpacks and packs it again (see addSettled).
 
-// packFlow appends the packed form of f to b.
-func packFlow(b []byte, f *Flow) []byte {
+// packFlow appends the packed form of f to b; its sentences go through d
+// (see textDict).
+func packFlow(b []byte, f *Flow, d *textDict) []byte {
 	b = binary.AppendVarint(b, int64(f.ID))
 	b = binary.AppendVarint(b, int64(f.Stream))
 	b = binary.AppendVarint(b, int64(f.Incarnation))
@@ -24,8 +27,8 @@ func packFlow(b []byte, f *Flow) []byte {
 	b = append(b, packBool(f.DirGuessed), byte(f.Class), byte(f.ActiveCloser), byte(f.Vantage),
 		byte(f.StuckSide), byte(f.FinalState[0]), byte(f.FinalState[1]))
 	b = binary.AppendUvarint(b, uint64(f.Flags))
-	b = packString(b, f.VantageWhy)
-	b = packString(b, f.Verdict)
+	b = d.pack(b, f.VantageWhy)
+	b = d.pack(b, f.Verdict)
 	b = binary.AppendVarint(b, f.TimeWaitUntil[0])
 	b = binary.AppendVarint(b, f.TimeWaitUntil[1])
 	b = binary.AppendVarint(b, f.StuckFor)
@@ -77,8 +80,8 @@ func packFlow(b []byte, f *Flow) []byte {
 	} else {
 		b = append(b, 1, byte(r.By))
 		b = packRef(b, r.Frame)
-		b = packString(b, r.Cause)
-		b = packString(b, r.Evidence)
+		b = d.pack(b, r.Cause)
+		b = d.pack(b, r.Evidence)
 	}
 	if ld := f.LateDuplicate; ld == nil {
 		b = append(b, 0)
@@ -86,7 +89,7 @@ func packFlow(b []byte, f *Flow) []byte {
 		b = append(b, 1)
 		b = packRef(b, ld.Frame)
 		b = binary.AppendVarint(b, int64(ld.FromIncarnation))
-		b = packString(b, ld.Answer)
+		b = d.pack(b, ld.Answer)
 		if ld.AnswerFrame == nil {
 			b = append(b, 0)
 		} else {
@@ -96,6 +99,93 @@ func packFlow(b []byte, f *Flow) []byte {
 	}
 	return b
 }
+
+// textDict compresses the sentences of packed verdicts (verdicts, the
+// evidence for the vantage point and for an RST), which are most of a
+// packed verdict and are made from a few templates with numbers in them: a
+// sentence is packed as its runs of digits, as numbers, and the text
+// between them, as indexes into a dictionary of such runs that grows as
+// they are met. A digit run with a leading zero or of more than 19 digits,
+// and text met when the dictionary is full, are packed as they are. The
+// dictionary is bounded (dictMaxWords, dictMaxBytes) whatever the capture
+// puts in the sentences (addresses, file names).
+type textDict struct {
+	words []string
+	ids   map[string]uint64
+	bytes int
+	// recent saves most lookups in ids: a word found last time at its
+	// slot (by length and first and last bytes).
+	recent [256]struct {
+		w  string
+		id uint64
+	}
+}
+
+const (
+	dictMaxWords = 1 << 14
+	dictMaxBytes = 1 << 20
+)
+
+// The tokens of a packed sentence: a uvarint tag, then a number (tagNumber)
+// or a string (tagLiteral); tagWord+i is the dictionary's word i.
+const (
+	tagEnd uint64 = iota
+	tagNumber
+	tagLiteral
+	tagWord
+)
+
+// pack appends the packed form of s to b.
+func (d *textDict) pack(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		j := i
+		if isDigit(s[i]) {
+			var v uint64
+			for ; j < len(s) && isDigit(s[j]); j++ {
+				v = v*10 + uint64(s[j]-'0')
+			}
+			if run := s[i:j]; (run[0] == '0' && len(run) > 1) || len(run) > 19 {
+				b = packString(append(b, byte(tagLiteral)), run)
+			} else {
+				b = binary.AppendUvarint(append(b, byte(tagNumber)), v)
+			}
+		} else {
+			for j < len(s) && !isDigit(s[j]) {
+				j++
+			}
+			b = d.packWord(b, s[i:j])
+		}
+		i = j
+	}
+	return append(b, byte(tagEnd))
+}
+
+// packWord appends w as a dictionary word, added if it is new and there is
+// room, or else as it is.
+func (d *textDict) packWord(b []byte, w string) []byte {
+	r := &d.recent[(uint(len(w))*31+uint(w[0])*7+uint(w[len(w)-1]))&255]
+	if r.w == w {
+		return binary.AppendUvarint(b, tagWord+r.id)
+	}
+	id, ok := d.ids[w]
+	if !ok && len(d.words) < dictMaxWords && d.bytes+len(w) <= dictMaxBytes {
+		if d.ids == nil {
+			d.ids = make(map[string]uint64)
+		}
+		w = strings.Clone(w) // not the sentence it came from
+		id, ok = uint64(len(d.words)), true
+		d.words = append(d.words, w)
+		d.ids[w] = id
+		d.bytes += len(w)
+	}
+	if !ok {
+		return packString(append(b, byte(tagLiteral)), w)
+	}
+	r.w, r.id = d.words[id], id
+	return binary.AppendUvarint(b, tagWord+id)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // decisiveNames are the names resultInto gives decisive frames.
 var decisiveNames = [...]string{"syn", "synack", "client_fin", "server_fin", "first_fin", "second_fin",
@@ -155,7 +245,8 @@ func packLen(b []byte, isNil bool, n int) []byte {
 // copies.
 type unpacker struct {
 	s string
-	b []byte // the rest of s, read-only
+	b []byte    // the rest of s, read-only
+	d *textDict // what the sentences were packed with
 }
 
 func newUnpacker(s string) *unpacker {
@@ -208,6 +299,26 @@ func (u *unpacker) string() string {
 	return u.s[at : at+n]
 }
 
+// text reads what textDict.pack wrote: a new string.
+func (u *unpacker) text() string {
+	var buf [256]byte
+	b := buf[:0]
+	for {
+		switch tag := u.uvarint(); {
+		case tag == tagEnd:
+			return string(b)
+		case tag == tagNumber:
+			b = strconv.AppendUint(b, u.uvarint(), 10)
+		case tag == tagLiteral:
+			b = append(b, u.string()...)
+		case tag-tagWord < uint64(len(u.d.words)):
+			b = append(b, u.d.words[tag-tagWord]...)
+		default:
+			return string(b) // not the analyzer's own bytes
+		}
+	}
+}
+
 // word reads what packWord wrote.
 func (u *unpacker) word(words []string) string {
 	i := u.uvarint()
@@ -242,11 +353,12 @@ func (u *unpacker) len() (n int, ok bool) {
 	return int(v - 1), true
 }
 
-// unpackFlow rebuilds the Flow that packFlow packed into s, in the
+// unpackFlow rebuilds the Flow that packFlow packed into s with d, in the
 // reused buffers of out when it is not nil (see Config.Reuse), else in new
 // ones.
-func unpackFlow(s string, out *outBuf) *Flow {
+func unpackFlow(s string, out *outBuf, d *textDict) *Flow {
 	u := newUnpacker(s)
+	u.d = d
 	f := out.flowOf()
 	*f = Flow{
 		ID:          int(u.varint()),
@@ -260,8 +372,8 @@ func unpackFlow(s string, out *outBuf) *Flow {
 	f.StuckSide = Side(u.byte())
 	f.FinalState[0], f.FinalState[1] = State(u.byte()), State(u.byte())
 	f.Flags = Flags(u.uvarint())
-	f.VantageWhy = u.string()
-	f.Verdict = u.string()
+	f.VantageWhy = u.text()
+	f.Verdict = u.text()
 	f.TimeWaitUntil[0], f.TimeWaitUntil[1] = u.varint(), u.varint()
 	f.StuckFor = u.varint()
 	f.First, f.Last = u.ref(), u.ref()
@@ -315,14 +427,14 @@ func unpackFlow(s string, out *outBuf) *Flow {
 		r := out.reset()
 		r.By = Side(u.byte())
 		r.Frame = u.ref()
-		r.Cause = u.string()
-		r.Evidence = u.string()
+		r.Cause = u.text()
+		r.Evidence = u.text()
 		f.Reset = r
 	}
 	if u.byte() == 1 {
 		ld := out.lateDup()
 		ld.Frame, ld.FromIncarnation = u.ref(), int(u.varint())
-		ld.Answer = u.string()
+		ld.Answer = u.text()
 		if u.byte() == 1 {
 			ld.AnswerFrame = out.answerFrame()
 			*ld.AnswerFrame = u.ref()

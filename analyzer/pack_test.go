@@ -3,6 +3,7 @@ package analyzer
 import (
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"teardown/capture"
@@ -41,10 +42,16 @@ func TestPackRoundTrip(t *testing.T) {
 			{TSval: 1, TSecr: 0}}, Decisive: map[string]FrameRef{"a name of no table": {Frame: 3}, "rst": {Frame: -4}}},
 		&Flow{Events: []Event{{Notes: []string{}, At: -5, Elided: 3}}, FirstAt: 100, LastAt: 50,
 			LateDuplicate: &LateDupInfo{FromIncarnation: 7}, Reset: &ResetInfo{}},
-		&Flow{LateDuplicate: &LateDupInfo{AnswerFrame: &answer, Answer: "RST"}, StuckFor: -1})
+		&Flow{LateDuplicate: &LateDupInfo{AnswerFrame: &answer, Answer: "RST"}, StuckFor: -1},
+		// Sentences the dictionary must give back exactly: digit runs with
+		// leading zeros or too long for a number, digits alone, text
+		// alone, non-ASCII text.
+		&Flow{Verdict: "0 at 05:23:52.007 — frame 18446744073709551615, 99999999999999999999 µs", VantageWhy: "12345",
+			Reset: &ResetInfo{Cause: "0", Evidence: "[2001:db8::1]:80 → 198.18.0.1:40000 took 0.000s"}})
+	var d textDict
 	n := 0
 	for _, f := range flows {
-		got := unpackFlow(string(packFlow(nil, f)), nil)
+		got := unpackFlow(string(packFlow(nil, f, &d)), nil, &d)
 		if !reflect.DeepEqual(got, f) {
 			t.Errorf("flow %d (%s) differs after pack/unpack:\n got %+v\nwant %+v", f.ID, f.Class, got, f)
 		}
@@ -55,4 +62,49 @@ func TestPackRoundTrip(t *testing.T) {
 	if n < 50 {
 		t.Errorf("only %d flows with a timeline were checked", n)
 	}
+}
+
+// TestTextDictFull checks that once the dictionary is full, by words or
+// by bytes, sentences are still packed and given back whole, their new
+// words as they are, and the dictionary grows no more.
+func TestTextDictFull(t *testing.T) {
+	letters := func(i, n int) string { // i in base 26, as n letters or more
+		var b []byte
+		for ; i > 0 || len(b) < n; i /= 26 {
+			b = append(b, byte('a'+i%26))
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name string
+		long int // letters per word
+	}{{"words", 1}, {"bytes", 1000}} {
+		var d textDict
+		for i := range dictMaxWords + 10 {
+			d.pack(nil, letters(i, tc.long)+strconv.Itoa(i))
+		}
+		if len(d.words) != dictMaxWords && d.bytes+tc.long <= dictMaxBytes {
+			t.Fatalf("%s: dictionary holds %d words in %d bytes, want it full", tc.name, len(d.words), d.bytes)
+		}
+		words, bytes := len(d.words), d.bytes
+		for _, s := range []string{letters(99999, tc.long) + ", frame 12", letters(3, tc.long) + "7", ""} {
+			b := d.pack(nil, s)
+			if got := newUnpackerDict(string(b), &d).text(); got != s {
+				t.Errorf("%s: with a full dictionary, %q comes back as %q", tc.name, s, got)
+			}
+		}
+		if len(d.words) != words || d.bytes != bytes {
+			t.Errorf("%s: the full dictionary grew from %d words and %d bytes to %d and %d", tc.name, words, bytes, len(d.words), d.bytes)
+		}
+		// A sentence of a known word and a number packs small.
+		if b := d.pack(nil, letters(3, tc.long)+"7"); len(b) > 6 {
+			t.Errorf("%s: a known word and a number take %d bytes", tc.name, len(b))
+		}
+	}
+}
+
+func newUnpackerDict(s string, d *textDict) *unpacker {
+	u := newUnpacker(s)
+	u.d = d
+	return u
 }

@@ -46,7 +46,7 @@ func (f *flow) settle() {
 
 // pack returns the packed form of r (see packFlow).
 func (a *Analyzer) pack(r *Flow) string {
-	a.pkBuf = packFlow(a.pkBuf[:0], r)
+	a.pkBuf = packFlow(a.pkBuf[:0], r, &a.dict)
 	return string(a.pkBuf)
 }
 
@@ -73,7 +73,7 @@ func (a *Analyzer) setFlag(f *core, fl Flag) {
 		f.setFlagOn(fl, nil)
 		return
 	}
-	r := unpackFlow(a.pks[f.pki], nil)
+	r := unpackFlow(a.pks[f.pki], nil, &a.dict)
 	f.setFlagOn(fl, r)
 	a.pks[f.pki] = a.pack(r)
 }
@@ -97,7 +97,7 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	to := from.Other()
 	var r *Flow // the verdict in full, when it is kept packed
 	if f.pki != 0 {
-		r = unpackFlow(f.a.pks[f.pki], nil)
+		r = unpackFlow(f.a.pks[f.pki], nil, &f.a.dict)
 		defer func() {
 			f.sync(r)
 			f.a.pks[f.pki] = f.a.pack(r)
