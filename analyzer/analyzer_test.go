@@ -504,3 +504,41 @@ func TestResetEvidence(t *testing.T) {
 		}
 	}
 }
+
+// A flow can see more than 2³¹ segments in a long live capture: the
+// segments left out of its timeline are counted in full. (Feeding four
+// billion segments would take too long: the count is moved on by hand
+// after the handshake.)
+func TestLongFlowOrdinals(t *testing.T) {
+	ss := segs(40000, 1e18, with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 1},
+		{dir: "S>C", flags: "F.", seq: 1, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 2},
+	}))
+	var got []*Flow
+	a := New(Config{}, func(f *Flow) { got = append(got, f) })
+	const skipped = 1<<32 + 5 // segments the capture held between the handshake and the data
+	for i := range ss {
+		ss[i].Frame = int64(i + 1)
+		if i == 3 {
+			k, _ := reassembly.KeyOf(&ss[i])
+			a.tuples.get(&k).cur.n += skipped
+		}
+		a.Add(&ss[i])
+	}
+	a.Close()
+	if len(got) != 1 || got[0].Class != ClassFourWay {
+		t.Fatalf("got %d flows, want one four-way", len(got))
+	}
+	var frames []int64
+	for _, e := range got[0].Events {
+		frames = append(frames, e.Frame)
+		if want := map[int64]int{4: skipped}[e.Frame]; e.Elided != want {
+			t.Errorf("frame %d: %d segments elided before it, want %d", e.Frame, e.Elided, want)
+		}
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(frames, want) {
+		t.Errorf("timeline frames %v, want %v", frames, want)
+	}
+}

@@ -650,7 +650,7 @@ func (f *flow) events() []Event {
 	}
 	sortRecs(recs)
 	out := f.a.reuse().events(len(recs))
-	prev := int32(0)
+	prev := int64(0)
 	for _, r := range recs {
 		e := Event{
 			FrameRef: r.ref(),

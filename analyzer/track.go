@@ -81,7 +81,7 @@ type rec struct {
 	at       int64
 	frame    int64
 	file     int32
-	idx      int32 // ordinal of the segment in the flow
+	idx      int64 // ordinal of the segment in the flow
 	seq, ack reassembly.Seq
 	len      uint32
 	win      uint32
@@ -154,9 +154,9 @@ type core struct {
 	// recycled, so that the flows waiting out TIME_WAIT stay small; later
 	// segments only amend the verdict (see addSettled).
 	det *detail // outside the Go heap too; nil once settled
+	n   int64   // segments seen: a live capture can see more than 2³¹ on one flow
 
 	firstFile, lastFile int32
-	n                   int32 // segments seen
 	inc                 int32 // incarnation of the tuple: 1, 2, ...
 	// Capture copies (the same segment captured twice: tcpdump -i any on
 	// a bridge and its port, or a mirror) are counted and skipped (see
