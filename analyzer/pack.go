@@ -29,13 +29,24 @@ func packFlow(b []byte, f *Flow, d *textDict) []byte {
 	b = binary.AppendUvarint(b, uint64(f.Flags))
 	b = d.pack(b, f.VantageWhy)
 	b = d.pack(b, f.Verdict)
-	b = binary.AppendVarint(b, f.TimeWaitUntil[0])
-	b = binary.AppendVarint(b, f.TimeWaitUntil[1])
-	b = binary.AppendVarint(b, f.StuckFor)
 	b = packRef(b, f.First)
 	b = packRef(b, f.Last)
 	b = binary.AppendVarint(b, f.FirstAt)
 	b = binary.AppendVarint(b, f.LastAt-f.FirstAt)
+	// The TIME_WAIT ends, when set, from the last frame's time.
+	var set byte
+	for i, u := range f.TimeWaitUntil {
+		if u != 0 {
+			set |= 1 << i
+		}
+	}
+	b = append(b, set)
+	for _, u := range f.TimeWaitUntil {
+		if u != 0 {
+			b = binary.AppendVarint(b, u-f.LastAt)
+		}
+	}
+	b = binary.AppendVarint(b, f.StuckFor)
 	b = binary.AppendVarint(b, int64(f.CaptureCopies))
 	b = binary.AppendVarint(b, f.Packets[0])
 	b = binary.AppendVarint(b, f.Packets[1])
@@ -50,28 +61,74 @@ func packFlow(b []byte, f *Flow, d *textDict) []byte {
 
 	b = packLen(b, f.Events == nil, len(f.Events))
 	// Each event relative to the one before: frame, time and timestamps
-	// then take a byte or two.
-	at, frame := f.FirstAt, f.First.Frame
+	// then take a byte or two; a header byte says what is left out
+	// because it is as usual (see evHeader).
+	at, frame, file := f.FirstAt, f.First.Frame, f.First.File
 	var tsval, tsecr uint32
+	var win [2]uint32 // the last window of each side
 	for i := range f.Events {
 		e := &f.Events[i]
-		b = packRef(b, FrameRef{File: e.File, Frame: e.Frame - frame})
+		var h byte
+		if e.From != Client {
+			h |= evServer
+		}
+		if e.HasTS {
+			h |= evTS
+		}
+		if e.Notes != nil {
+			h |= evNotes
+		}
+		if e.Elided != 0 {
+			h |= evElided
+		}
+		if e.Rel != e.At-f.FirstAt {
+			h |= evRel
+		}
+		side := int(e.From) & 1
+		if e.Win == win[side] && e.From <= Server {
+			h |= evSameWin
+		}
+		if e.File != file {
+			h |= evFile
+		}
+		if e.Client >= 16 || e.Server >= 16 || e.From > Server {
+			h |= evWide
+		}
+		b = append(b, h, byte(e.Flags))
+		if h&evWide != 0 {
+			b = append(b, byte(e.From), byte(e.Client), byte(e.Server))
+		} else {
+			b = append(b, byte(e.Client)|byte(e.Server)<<4)
+		}
+		if h&evFile != 0 {
+			b = binary.AppendVarint(b, int64(e.File))
+			file = e.File
+		}
+		b = binary.AppendVarint(b, e.Frame-frame)
 		frame = e.Frame
 		b = binary.AppendVarint(b, e.At-at)
 		at = e.At
-		b = binary.AppendVarint(b, e.Rel-(e.At-f.FirstAt))
-		b = append(b, byte(e.From), byte(e.Flags), packBool(e.HasTS), byte(e.Client), byte(e.Server))
+		if h&evRel != 0 {
+			b = binary.AppendVarint(b, e.Rel-(e.At-f.FirstAt))
+		}
 		b = binary.AppendUvarint(b, uint64(e.Seq))
 		b = binary.AppendUvarint(b, uint64(e.Ack))
 		b = binary.AppendUvarint(b, uint64(e.Len))
-		b = binary.AppendUvarint(b, uint64(e.Win))
+		if h&evSameWin == 0 {
+			b = binary.AppendUvarint(b, uint64(e.Win))
+		}
+		win[side] = e.Win
 		b = binary.AppendVarint(b, int64(int32(e.TSval-tsval)))
 		b = binary.AppendVarint(b, int64(int32(e.TSecr-tsecr)))
 		tsval, tsecr = e.TSval, e.TSecr
-		b = binary.AppendVarint(b, int64(e.Elided))
-		b = packLen(b, e.Notes == nil, len(e.Notes))
-		for _, n := range e.Notes {
-			b = packWord(b, noteWords[:], n)
+		if h&evElided != 0 {
+			b = binary.AppendVarint(b, int64(e.Elided))
+		}
+		if h&evNotes != 0 {
+			b = binary.AppendUvarint(b, uint64(len(e.Notes)))
+			for _, n := range e.Notes {
+				b = packWord(b, noteWords[:], n)
+			}
 		}
 	}
 
@@ -187,6 +244,18 @@ func (d *textDict) packWord(b []byte, w string) []byte {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+// The bits of a packed event's header byte.
+const (
+	evServer  = 1 << iota // sent by the server (with a narrow side and states)
+	evTS                  // HasTS
+	evNotes               // notes follow (nil without)
+	evElided              // an elided count follows (0 without)
+	evRel                 // Rel is not At less the flow's first time: the difference follows
+	evSameWin             // the window is the last one of the same side: left out
+	evFile                // the input differs from the event before's: it follows
+	evWide                // side and states do not fit a byte: three bytes, not one
+)
+
 // decisiveNames are the names resultInto gives decisive frames.
 var decisiveNames = [...]string{"syn", "synack", "client_fin", "server_fin", "first_fin", "second_fin",
 	"final_ack", "retransmitted_fin", "rst", "dsack", "old_segment", "answer"}
@@ -214,8 +283,14 @@ func packBool(v bool) byte {
 	return 0
 }
 
+// packAddrPort writes an IPv4-mapped address as its 4 bytes after a 4,
+// any other as its 16 after a 16, then the port.
 func packAddrPort(b []byte, a reassembly.AddrPort) []byte {
-	b = append(b, a.Addr[:]...)
+	if a.Addr.Is4() {
+		b = append(append(b, 4), a.Addr[12:]...)
+	} else {
+		b = append(append(b, 16), a.Addr[:]...)
+	}
 	return binary.BigEndian.AppendUint16(b, a.Port)
 }
 
@@ -333,7 +408,13 @@ func (u *unpacker) word(words []string) string {
 
 func (u *unpacker) addrPort() reassembly.AddrPort {
 	var a reassembly.AddrPort
-	copy(a.Addr[:], u.bytes(16))
+	if u.byte() == 4 {
+		var v4 [4]byte
+		copy(v4[:], u.bytes(4))
+		a.Addr = reassembly.AddrFrom4(v4)
+	} else {
+		copy(a.Addr[:], u.bytes(16))
+	}
 	if p := u.bytes(2); len(p) == 2 {
 		a.Port = binary.BigEndian.Uint16(p)
 	}
@@ -374,11 +455,16 @@ func unpackFlow(s string, out *outBuf, d *textDict) *Flow {
 	f.Flags = Flags(u.uvarint())
 	f.VantageWhy = u.text()
 	f.Verdict = u.text()
-	f.TimeWaitUntil[0], f.TimeWaitUntil[1] = u.varint(), u.varint()
-	f.StuckFor = u.varint()
 	f.First, f.Last = u.ref(), u.ref()
 	f.FirstAt = u.varint()
 	f.LastAt = f.FirstAt + u.varint()
+	set := u.byte()
+	for i := range f.TimeWaitUntil {
+		if set&(1<<i) != 0 {
+			f.TimeWaitUntil[i] = f.LastAt + u.varint()
+		}
+	}
+	f.StuckFor = u.varint()
 	f.CaptureCopies = int(u.varint())
 	f.Packets[0], f.Packets[1] = u.varint(), u.varint()
 	f.Bytes[0], f.Bytes[1] = u.uvarint(), u.uvarint()
@@ -396,26 +482,50 @@ func unpackFlow(s string, out *outBuf, d *textDict) *Flow {
 	if n, ok := u.len(); ok {
 		f.Events = out.events(n)[:n]
 		clear(f.Events)
-		at, frame := f.FirstAt, f.First.Frame
+		at, frame, file := f.FirstAt, f.First.Frame, f.First.File
 		var tsval, tsecr uint32
+		var win [2]uint32
 		for i := range f.Events {
 			e := &f.Events[i]
-			e.FrameRef = u.ref()
-			e.Frame += frame
+			h := u.byte()
+			e.Flags = reassembly.Flags(u.byte())
+			if h&evWide != 0 {
+				e.From, e.Client, e.Server = Side(u.byte()), State(u.byte()), State(u.byte())
+			} else {
+				st := u.byte()
+				e.From, e.Client, e.Server = Client, State(st&15), State(st>>4)
+				if h&evServer != 0 {
+					e.From = Server
+				}
+			}
+			e.HasTS = h&evTS != 0
+			if h&evFile != 0 {
+				file = int(u.varint())
+			}
+			e.File = file
+			e.Frame = frame + u.varint()
 			frame = e.Frame
 			e.At = at + u.varint()
 			at = e.At
-			e.Rel = u.varint() + (e.At - f.FirstAt)
-			e.From, e.Flags, e.HasTS = Side(u.byte()), reassembly.Flags(u.byte()), u.byte() == 1
-			e.Client, e.Server = State(u.byte()), State(u.byte())
-			e.Seq, e.Ack = uint32(u.uvarint()), uint32(u.uvarint())
-			e.Len, e.Win = uint32(u.uvarint()), uint32(u.uvarint())
+			e.Rel = e.At - f.FirstAt
+			if h&evRel != 0 {
+				e.Rel += u.varint()
+			}
+			e.Seq, e.Ack, e.Len = uint32(u.uvarint()), uint32(u.uvarint()), uint32(u.uvarint())
+			side := int(e.From) & 1
+			e.Win = win[side]
+			if h&evSameWin == 0 {
+				e.Win = uint32(u.uvarint())
+			}
+			win[side] = e.Win
 			e.TSval = tsval + uint32(u.varint())
 			e.TSecr = tsecr + uint32(u.varint())
 			tsval, tsecr = e.TSval, e.TSecr
-			e.Elided = int(u.varint())
-			if m, ok := u.len(); ok {
-				e.Notes = make([]string, m)
+			if h&evElided != 0 {
+				e.Elided = int(u.varint())
+			}
+			if h&evNotes != 0 {
+				e.Notes = make([]string, u.uvarint())
 				for j := range e.Notes {
 					e.Notes[j] = u.word(noteWords[:])
 				}

@@ -43,6 +43,18 @@ func TestPackRoundTrip(t *testing.T) {
 		&Flow{Events: []Event{{Notes: []string{}, At: -5, Elided: 3}}, FirstAt: 100, LastAt: 50,
 			LateDuplicate: &LateDupInfo{FromIncarnation: 7}, Reset: &ResetInfo{}},
 		&Flow{LateDuplicate: &LateDupInfo{AnswerFrame: &answer, Answer: "RST"}, StuckFor: -1},
+		// Events from several inputs, with repeated and changing windows,
+		// and sides and states no real flow has.
+		&Flow{First: FrameRef{File: 1, Frame: 10}, FirstAt: 7, Events: []Event{
+			{FrameRef: FrameRef{File: 1, Frame: 10}, At: 7, Rel: 0, Win: 100, Client: StateSynSent},
+			{FrameRef: FrameRef{File: 0, Frame: 3}, At: 9, Rel: 2, From: Server, Win: 100, Server: StateReset, Client: StateClosed},
+			{FrameRef: FrameRef{File: 0, Frame: 4}, At: 9, Rel: 2, From: Server, Win: 100},
+			{FrameRef: FrameRef{File: 1, Frame: 11}, At: 12, Rel: 5, Win: 200, HasTS: true, TSval: 1 << 31},
+			{FrameRef: FrameRef{File: 1, Frame: 12}, At: 13, Rel: 6, From: 7, Client: 200, Server: 16, Win: 200},
+			{FrameRef: FrameRef{File: 1, Frame: 13}, At: 14, Rel: 7, Win: 200, Elided: -2},
+		}, Client: reassembly.AddrPort{Addr: reassembly.Addr{10: 0xff, 11: 0xff, 12: 198, 13: 18}, Port: 1},
+			Server: reassembly.AddrPort{Addr: reassembly.Addr{0: 0x20, 1: 0x01, 10: 0xff, 11: 0xff}, Port: 2},
+			TimeWaitUntil: [2]int64{0, -1}, LastAt: 1 << 62},
 		// Sentences the dictionary must give back exactly: digit runs with
 		// leading zeros or too long for a number, digits alone, text
 		// alone, non-ASCII text.
