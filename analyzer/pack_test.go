@@ -53,7 +53,7 @@ func TestPackRoundTrip(t *testing.T) {
 			{FrameRef: FrameRef{File: 1, Frame: 12}, At: 13, Rel: 6, From: 7, Client: 200, Server: 16, Win: 200},
 			{FrameRef: FrameRef{File: 1, Frame: 13}, At: 14, Rel: 7, Win: 200, Elided: -2},
 		}, Client: reassembly.AddrPort{Addr: reassembly.Addr{10: 0xff, 11: 0xff, 12: 198, 13: 18}, Port: 1},
-			Server: reassembly.AddrPort{Addr: reassembly.Addr{0: 0x20, 1: 0x01, 10: 0xff, 11: 0xff}, Port: 2},
+			Server:        reassembly.AddrPort{Addr: reassembly.Addr{0: 0x20, 1: 0x01, 10: 0xff, 11: 0xff}, Port: 2},
 			TimeWaitUntil: [2]int64{0, -1}, LastAt: 1 << 62},
 		// Sentences the dictionary must give back exactly: digit runs with
 		// leading zeros or too long for a number, digits alone, text
