@@ -62,7 +62,7 @@ func packFlow(b []byte, f *Flow, d *textDict) []byte {
 	b = packLen(b, f.Events == nil, len(f.Events))
 	// Each event relative to the one before: frame, time and timestamps
 	// then take a byte or two; a header byte says what is left out
-	// because it is as usual (see evHeader).
+	// because it is as usual (see evServer and the bits after it).
 	at, frame, file := f.FirstAt, f.First.Frame, f.First.File
 	var tsval, tsecr uint32
 	var win [2]uint32 // the last window of each side

@@ -306,7 +306,9 @@ type fpRing struct {
 // a settled flow, whose ring the detail took with it, gets one from the
 // analyzer when a segment reaches it (rare: a late FIN or ACK, an RST).
 // The segments in the detail's ring were at least a settle window older
-// than any to come, far outside the copy window.
+// than any to come, far outside the copy window (unless the capture's
+// times go back by more than that, which only merged inputs with clocks
+// apart could do).
 func (f *flow) isCopy(s *reassembly.Segment, side Side) bool {
 	var r *fpRing
 	if f.d != nil {
