@@ -117,16 +117,23 @@ func (a *Analyzer) enqueue(f *core) {
 }
 
 // tuple is one 5-tuple: its current incarnation and the one before it,
-// kept so that a late duplicate can be attributed.
+// kept so that a late duplicate can be attributed. It is 64 bytes, a cache
+// line: the key, compared on every lookup, and the current incarnation are
+// read together.
 type tuple struct {
-	key   reassembly.Key
-	cur   *core
-	prev  *core
-	count int32  // incarnations so far
-	idx   uint32 // index in the table's chunks
-	refs  int32  // flows that refer to it (flow.t)
-	live  bool   // in the table
+	key  reassembly.Key
+	tag  uint32 // the key's hash, as in its slot
+	cur  *core  // the newest incarnation (its inc: the incarnations so far)
+	prev *core
+	idx  uint32 // index in the table's chunks
+	refs uint32 // flows that refer to it (flow.t), and inTable
 }
+
+// inTable is the bit of tuple.refs that says the tuple is in the table.
+const inTable = 1 << 31
+
+// live reports whether t is in the table.
+func (t *tuple) live() bool { return t.refs&inTable != 0 }
 
 // New returns an Analyzer that passes each finished flow to emit. The Flow
 // belongs to the callee.
@@ -316,11 +323,13 @@ func (a *Analyzer) add(s *reassembly.Segment) {
 func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrPort) *core {
 	a.nextID++
 	a.stats.Flows++
-	t.count++
 	c := a.flows.get()
 	gen := c.gen
 	*c = core{gen: gen}
-	c.t, c.id, c.inc = t, a.nextID, t.count
+	c.t, c.id, c.inc = t, a.nextID, 1
+	if t.cur != nil {
+		c.inc = t.cur.inc + 1
+	}
 	t.refs++
 	f := flow{core: c, a: a}
 	a.newDetail(&f)
@@ -571,7 +580,7 @@ func (a *Analyzer) finish(f *core) {
 		a.emitNow(f)
 	}
 	t := f.t
-	live := t.live
+	live := t.live()
 	if live && (t.cur == f || t.cur.emitted) {
 		a.tuples.remove(t)
 		live = false

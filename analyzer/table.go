@@ -123,7 +123,7 @@ func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
 		}
 	}
 	tp := t.at(idx)
-	*tp = tuple{key: *k, idx: idx, live: true}
+	*tp = tuple{key: *k, tag: h, idx: idx, refs: inTable}
 	t.insert(slot{tag: h, idx: idx + 1})
 	t.n++
 	return tp
@@ -155,7 +155,7 @@ func (t *table) grow() {
 // (see unref). tp must be in the table.
 func (t *table) remove(tp *tuple) {
 	want := tp.idx + 1
-	i := t.hash(&tp.key) & t.mask
+	i := tp.tag & t.mask
 	for t.slots[i].idx != want {
 		i = (i + 1) & t.mask
 	}
@@ -170,7 +170,7 @@ func (t *table) remove(tp *tuple) {
 	}
 	t.slots[i] = slot{}
 	t.n--
-	tp.live = false
+	tp.refs &^= inTable
 	if tp.refs == 0 {
 		t.release(tp)
 	}
@@ -180,7 +180,7 @@ func (t *table) remove(tp *tuple) {
 // one of a tuple no longer in the table.
 func (t *table) unref(tp *tuple) {
 	tp.refs--
-	if tp.refs == 0 && !tp.live {
+	if tp.refs == 0 { // and so not in the table
 		t.release(tp)
 	}
 }

@@ -38,7 +38,7 @@ func TestTable(t *testing.T) {
 			switch {
 			case got == nil:
 				tp := tab.add(&k)
-				if tp.key != k || !tp.live {
+				if tp.key != k || !tp.live() {
 					t.Fatalf("add: tuple %+v", tp)
 				}
 				model[k] = tp
