@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -287,7 +288,15 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 		out = outFile
 	}
 
-	w := report.NewWriter(out, o.format, report.Options{
+	// One write per flow costs a system call per flow: to anything but a
+	// terminal the report goes in blocks, as tcpdump and tshark write.
+	var buf *bufio.Writer
+	rw := io.Writer(out)
+	if !isTerminal(out) {
+		buf = bufio.NewWriterSize(out, outBuffer)
+		rw = buf
+	}
+	w := report.NewWriter(rw, o.format, report.Options{
 		Inputs:   o.files,
 		Filter:   o.filter,
 		All:      o.all,
@@ -334,6 +343,11 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	if err := w.Close(r.Inputs(), a.Stats()); writeErr == nil {
 		writeErr = err
 	}
+	if buf != nil {
+		if err := buf.Flush(); writeErr == nil {
+			writeErr = err
+		}
+	}
 	if outFile != nil {
 		if err := outFile.Close(); err != nil && writeErr == nil {
 			writeErr = err
@@ -364,6 +378,9 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	return exitOK, nil
 }
 
+// outBuffer is the size of the blocks the report is written in.
+const outBuffer = 64 << 10
+
 // warningText formats a capture warning, naming the file and the frame or
 // offset.
 func warningText(w capture.Warning) string {
@@ -383,12 +400,8 @@ func warningText(w capture.Warning) string {
 	return b.String()
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
+// isTerminal reports whether w is a terminal (see isTerminalFile).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isTerminalFile(f)
 }
