@@ -291,8 +291,8 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	// One write per flow costs a system call per flow: to anything but a
 	// terminal the report goes in blocks, as tcpdump and tshark write.
 	var buf *bufio.Writer
-	rw := io.Writer(out)
-	if !isTerminal(out) {
+	rw, term := io.Writer(out), isTerminal(out)
+	if !term {
 		buf = bufio.NewWriterSize(out, outBuffer)
 		rw = buf
 	}
@@ -300,7 +300,7 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 		Inputs:   o.files,
 		Filter:   o.filter,
 		All:      o.all,
-		Color:    o.format == report.Text && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(out),
+		Color:    o.format == report.Text && !o.noColor && os.Getenv("NO_COLOR") == "" && term,
 		ASCII:    o.ascii,
 		TimeWait: o.timeWait,
 	})
