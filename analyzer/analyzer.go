@@ -85,16 +85,16 @@ type Analyzer struct {
 	stats   Stats
 }
 
-// qent is a queued flow; gen tells a stale entry from a recycled flow.
+// qent is a queued flow. A flow is not recycled while an entry refers to
+// it (see core.qrefs), so an entry never points at another flow's core.
 type qent struct {
-	f   *core
-	gen uint32
-	at  int64 // settleQ: when it is due
+	f  *core
+	at int64 // when it is due
 }
 
-// alive returns the entry's flow if it has not been recycled, else nil.
+// alive returns the entry's flow if it has not been released, else nil.
 func (e qent) alive() *core {
-	if e.f != nil && e.f.gen == e.gen {
+	if e.f != nil && !e.f.released {
 		return e.f
 	}
 	return nil
@@ -102,8 +102,29 @@ func (e qent) alive() *core {
 
 // live returns the entry's flow if it is still waiting, else nil.
 func (e qent) live() *core {
-	if e.f != nil && e.f.gen == e.gen && !e.f.emitted {
+	if e.f != nil && !e.f.released && !e.f.emitted {
 		return e.f
+	}
+	return nil
+}
+
+// push queues f in q, due at.
+func (a *Analyzer) push(q *fifo, f *core, at int64) {
+	f.qrefs++
+	q.push(qent{f: f, at: at})
+}
+
+// pop drops the oldest entry of q, e, and returns its flow unless it was
+// released; a released flow goes back to its arena with its last entry.
+func (a *Analyzer) pop(q *fifo, e qent) *core {
+	q.pop()
+	f := e.f
+	f.qrefs--
+	if !f.released {
+		return f
+	}
+	if f.qrefs == 0 {
+		a.flows.put(f)
 	}
 	return nil
 }
@@ -112,7 +133,7 @@ func (e qent) live() *core {
 func (a *Analyzer) enqueue(f *core) {
 	if !f.queued {
 		f.queued = true
-		a.queue.push(qent{f: f, gen: f.gen, at: f.lastAt + int64(a.cfg.TimeWait)})
+		a.push(&a.queue, f, f.lastAt+int64(a.cfg.TimeWait))
 	}
 }
 
@@ -159,7 +180,7 @@ func (a *Analyzer) open() {
 	m := a.mem
 	a.tuples = newTable(m)
 	a.pks, a.pkFree = []string{""}, nil
-	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m, keep: true}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
+	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
 	a.qchunks = arena[qchunk]{m: m}
 	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
 }
@@ -324,8 +345,7 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 	a.nextID++
 	a.stats.Flows++
 	c := a.flows.get()
-	gen := c.gen
-	*c = core{gen: gen}
+	*c = core{}
 	c.t, c.id, c.inc = t, a.nextID, 1
 	if t.cur != nil {
 		c.inc = t.cur.inc + 1
@@ -351,8 +371,8 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 	if t.cur != nil {
 		if old := t.prev; old != nil && old.emitted && old.t == t {
 			// Dropped from the tuple's history. Once emitted it has
-			// nothing left to do: its queue entries go stale, and the
-			// tuple is freed when its last flow is.
+			// nothing left to do: it is recycled once its queue entries
+			// are popped, and the tuple is freed when its last flow is.
 			a.release(old)
 		}
 		t.prev = t.cur
@@ -419,12 +439,12 @@ func (f *flow) settleAfter() (int, int64) {
 // settleQueue queues f to settle once it has been quiet for its window.
 func (a *Analyzer) settleQueue(f *flow) {
 	i, w := f.settleAfter()
-	a.settleQ[i].push(qent{f: f.core, gen: f.gen, at: f.lastAt + w})
+	a.push(&a.settleQ[i], f.core, f.lastAt+w)
 }
 
 // fifo is a queue of flows in the order they are due: a list of chunks
 // from an off-heap arena, so that a queue as long as the open flows costs
-// 24 bytes an entry, with neither the slack of a growing slice nor the
+// 16 bytes an entry, with neither the slack of a growing slice nor the
 // collector's attention.
 type fifo struct {
 	head, tail *qchunk
@@ -438,7 +458,7 @@ type qchunk struct {
 	next *qchunk
 }
 
-const qchunkLen = 170 // a chunk is 4 KiB
+const qchunkLen = 255 // a chunk is 4 KiB
 
 func (q *fifo) push(e qent) {
 	if q.tail == nil || q.ti == qchunkLen {
@@ -511,9 +531,8 @@ func (a *Analyzer) expire() {
 			if !ok || e.at > a.now {
 				break // the oldest is not due yet
 			}
-			q.pop()
-			c := e.live()
-			if c == nil || c.det == nil {
+			c := a.pop(q, e)
+			if c == nil || c.emitted || c.det == nil {
 				continue
 			}
 			f := a.view(c)
@@ -535,11 +554,10 @@ func (a *Analyzer) expire() {
 		if !ok || e.at > a.now {
 			break
 		}
-		a.queue.pop()
-		switch f := e.alive(); {
+		switch f := a.pop(&a.queue, e); {
 		case f == nil:
 		case f.lastAt+tw > a.now:
-			a.queue.push(qent{f: f, gen: f.gen, at: f.lastAt + tw})
+			a.push(&a.queue, f, f.lastAt+tw)
 		default:
 			a.finish(f)
 		}
@@ -595,18 +613,20 @@ func (a *Analyzer) finish(f *core) {
 	}
 }
 
-// release makes an emitted flow available for reuse; queue entries that
-// still point at it are stale from now on.
+// release makes an emitted flow available for reuse: now, or once the
+// last queue entry that points at it is popped (see pop).
 func (a *Analyzer) release(f *core) {
 	if len(a.late) > 0 {
 		delete(a.late, f.id)
 	}
-	f.gen++
+	f.released = true
 	a.tuples.unref(f.t)
 	f.t = nil
 	a.dropDetail(f)
 	a.takePacked(f)
-	a.flows.put(f)
+	if f.qrefs == 0 {
+		a.flows.put(f)
+	}
 }
 
 // Close finishes every flow still open with the verdict the evidence

@@ -69,6 +69,7 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 			s.Src, s.SrcPort, s.Dst, s.DstPort = srvAddr, 80, cliAddr, port
 		}
 		a.Add(&s)
+		checkQueues(t, a)
 	}
 	if len(data) > 0 && data[0]&1 == 1 {
 		// Everything expires: no flow, and no tuple, may stay behind.
@@ -79,10 +80,40 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 			t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
 				st.OpenFlows, a.tuples.n, len(a.tuples.free), len(a.tuples.chunks)*chunkSize)
 		}
+		if n := a.flows.inUse(); n != 0 {
+			t.Fatalf("after expiry: %d flow cores not given back", n)
+		}
 	}
 	a.Close()
 	if st := a.Stats(); st.OpenFlows != 0 || int64(len(got)) != st.Flows {
 		t.Fatalf("after Close: open %d, emitted %d of %d flows", st.OpenFlows, len(got), st.Flows)
 	}
 	return got
+}
+
+// checkQueues checks the queue entries against the flows they point at:
+// each flow counts its entries, and none is free for reuse while an entry
+// points at it.
+func checkQueues(t *testing.T, a *Analyzer) {
+	t.Helper()
+	free := map[*core]bool{}
+	for _, s := range a.flows.slabs {
+		for _, p := range s.free {
+			free[p] = true
+		}
+	}
+	refs := map[*core]int{}
+	for _, q := range []*fifo{&a.queue, &a.settleQ[0], &a.settleQ[1]} {
+		q.each(func(e qent) { refs[e.f]++ })
+	}
+	for f, n := range refs {
+		switch {
+		case free[f]:
+			t.Fatalf("flow %d is free for reuse with %d queue entries", f.id, n)
+		case int(f.qrefs) != n:
+			t.Fatalf("flow %d counts %d queue entries, has %d", f.id, f.qrefs, n)
+		case f.released != (f.t == nil):
+			t.Fatalf("flow %d: released %v, tuple %p", f.id, f.released, f.t)
+		}
+	}
 }

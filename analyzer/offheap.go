@@ -81,22 +81,17 @@ func (m *mappings) watch(owner *Analyzer) {
 //
 // A burst of flows (a second of many closes, each flow keeping its detail
 // through its settle window) needs many values for a short while. So that
-// their memory does not stay for the rest of the run, an arena that may
-// give memory back (not keep) unmaps a chunk whose values are all free,
+// their memory does not stay for the rest of the run, an arena unmaps a
+// chunk whose values are all free,
 // unless it is the only empty one (so that a load hovering at a chunk
 // boundary does not map and unmap it over and over). While more than half
 // of its values are free, it hands out the free value of the chunk at the
 // lowest address first, so that the values in use gather in the low
 // chunks and the high ones empty; else it hands out a value of the chunk
 // that was given one back last, which the cache likely still holds. A
-// reused value of such an arena may also come from a fresh chunk, zeroed.
+// reused value may also come from a fresh chunk, zeroed.
 type arena[T any] struct {
-	m    *mappings
-	keep bool // never unmap a chunk: cores, which stale queue entries still read (see qent)
-	// An arena that keeps its chunks hands out the value given back last,
-	// which the cache likely still holds.
-	free []*T
-	// An arena that gives memory back keeps its chunks apart.
+	m     *mappings
 	slabs []*slab[T] // by address
 	lo    int        // no slab before slabs[lo] has a free value
 	empty int        // slabs whose values are all free
@@ -121,22 +116,9 @@ func perSlab[T any]() int {
 	return max(1, slabBytes/int(unsafe.Sizeof(zero)))
 }
 
-// get returns a free value: the one given back last by an arena that
-// keeps its chunks; else one of the chunk given one back last, or of the
-// lowest chunk that has one (see arena).
+// get returns a free value: one of the chunk given one back last, or of
+// the lowest chunk that has one (see arena).
 func (ar *arena[T]) get() *T {
-	if ar.keep {
-		if len(ar.free) == 0 {
-			c := alloc[T](ar.m, perSlab[T]())
-			for i := len(c) - 1; i >= 0; i-- {
-				ar.free = append(ar.free, &c[i])
-			}
-		}
-		n := len(ar.free) - 1
-		p := ar.free[n]
-		ar.free = ar.free[:n]
-		return p
-	}
 	s := ar.hot
 	if s == nil || len(s.free) == 0 || 2*ar.nfree > ar.nvals {
 		for ar.lo < len(ar.slabs) && len(ar.slabs[ar.lo].free) == 0 {
@@ -179,10 +161,6 @@ func (ar *arena[T]) put(p *T) {
 	if ar.m.closing {
 		return
 	}
-	if ar.keep {
-		ar.free = append(ar.free, p)
-		return
-	}
 	a := uintptr(unsafe.Pointer(p))
 	i, j := 0, len(ar.slabs) // the first slab that ends after p is in [i, j]
 	for i < j {
@@ -214,8 +192,7 @@ func (ar *arena[T]) put(p *T) {
 	free(ar.m, s.vals)
 }
 
-// inUse returns how many values an arena that gives memory back has
-// handed out.
+// inUse returns how many values the arena has handed out.
 func (ar *arena[T]) inUse() int {
 	n := 0
 	for _, s := range ar.slabs {

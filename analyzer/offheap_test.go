@@ -1,11 +1,15 @@
 package analyzer
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
+
+	"teardown/reassembly"
 )
 
 // offHeapTypes are the types that live outside the Go heap.
@@ -104,14 +108,10 @@ func TestFifo(t *testing.T) {
 	}
 }
 
-// TestArenaGivesBack checks that an arena that may give memory back
-// unmaps the chunks a burst needed once their values are free again,
-// keeping one spare, that it hands out the lowest free value first while
-// most are free, and
-// that it never hands out a value twice; and that a keeping arena keeps
-// its chunks and the contents of the values given back.
-// (An arena that keeps its chunks has no slabs: the checks of the lowest
-// free value pass for it at once.)
+// TestArenaGivesBack checks that an arena unmaps the chunks a burst needed
+// once their values are free again, keeping one spare, that it hands out
+// the lowest free value first while most are free, and that it never
+// hands out a value twice.
 func TestArenaGivesBack(t *testing.T) {
 	type val struct {
 		n int
@@ -119,101 +119,90 @@ func TestArenaGivesBack(t *testing.T) {
 	}
 	per := perSlab[val]()
 	slab := int64(per) * int64(unsafe.Sizeof(val{}))
-	for _, keep := range []bool{false, true} {
-		m := &mappings{}
-		ar := &arena[val]{m: m, keep: keep}
-		held := map[*val]bool{}
-		back := map[*val]int{} // values given back, with what they held
-		get := func(n int) *val {
-			p := ar.get()
-			if held[p] {
-				t.Fatalf("keep=%v: value %p handed out twice", keep, p)
-			}
-			if was, ok := back[p]; ok && keep && p.n != was {
-				t.Fatalf("keep=%v: reused value holds %d, was given back holding %d", keep, p.n, was)
-			}
-			delete(back, p)
-			p.n = n
-			held[p] = true
-			return p
+	m := &mappings{}
+	ar := &arena[val]{m: m}
+	held := map[*val]bool{}
+	get := func(n int) *val {
+		p := ar.get()
+		if held[p] {
+			t.Fatalf("value %p handed out twice", p)
 		}
-		put := func(p *val) {
-			back[p] = p.n // before put, which may unmap it
-			delete(held, p)
-			ar.put(p)
-		}
-		all := make([]*val, 0, 5*per+3)
-		for i := range cap(all) { // a burst over six chunks
-			all = append(all, get(i))
-		}
-		if m.bytes < 6*slab {
-			t.Fatalf("keep=%v: %d bytes mapped for a burst of six chunks", keep, m.bytes)
-		}
-		// Keep half of the first chunk's values; give the rest back.
-		for _, p := range all[per/2:] {
-			put(p)
-		}
-		switch {
-		case !keep && m.bytes != 2*slab:
-			t.Errorf("keep=false: %d bytes mapped after the burst, want %d: the chunk in use and one spare", m.bytes, 2*slab)
-		case keep && m.bytes < 6*slab:
-			t.Errorf("keep=true: %d bytes mapped after the burst, want the chunks kept", m.bytes)
-		}
-		for i, p := range all[:per/2] {
-			if p.n != i {
-				t.Fatalf("keep=%v: a value in use changed: %d, want %d", keep, p.n, i)
-			}
-		}
-		// Free values in several chunks, most of them free: the next come
-		// from the lowest.
-		for _, p := range all[:per/4] {
-			put(p)
-		}
-		for i := range per / 8 {
-			p := get(-i)
-			a := uintptr(unsafe.Pointer(p))
-			for _, s := range ar.slabs {
-				if len(s.free) > 0 && s.end <= a {
-					t.Fatalf("keep=%v: handed out %#x while the chunk at %#x has a free value", keep, a, s.base)
-				}
-			}
-		}
-		// Random gets and puts, in waves: while most values are free, the
-		// lowest free value is the next one handed out.
-		rng := rand.New(rand.NewPCG(1, 2))
-		var live []*val
-		for p := range held {
-			live = append(live, p)
-		}
-		for i := range 20 * per {
-			if wave := i / per % 4; len(live) > 0 && rng.IntN(4) < wave {
-				j := rng.IntN(len(live))
-				put(live[j])
-				live[j] = live[len(live)-1]
-				live = live[:len(live)-1]
-				continue
-			}
-			var low uintptr
-			for _, s := range ar.slabs {
-				if 2*ar.nfree <= ar.nvals {
-					break // not most
-				}
-				if len(s.free) > 0 {
-					low = s.base
-					break
-				}
-			}
-			p := get(i)
-			live = append(live, p)
-			if a := uintptr(unsafe.Pointer(p)); low != 0 && (a < low || a >= low+uintptr(slab)) {
-				t.Fatalf("keep=%v: op %d handed out %#x while the chunk at %#x has a free value", keep, i, a, low)
-			}
-		}
-		if got := ar.inUse(); !keep && got != len(held) {
-			t.Errorf("%d values in use, want %d", got, len(held))
-		}
-		m.release()
+		p.n = n
+		held[p] = true
+		return p
 	}
+	put := func(p *val) {
+		delete(held, p)
+		ar.put(p)
+	}
+	all := make([]*val, 0, 5*per+3)
+	for i := range cap(all) { // a burst over six chunks
+		all = append(all, get(i))
+	}
+	if m.bytes < 6*slab {
+		t.Fatalf("%d bytes mapped for a burst of six chunks", m.bytes)
+	}
+	// Keep half of the first chunk's values; give the rest back.
+	for _, p := range all[per/2:] {
+		put(p)
+	}
+	if m.bytes != 2*slab {
+		t.Errorf("%d bytes mapped after the burst, want %d: the chunk in use and one spare", m.bytes, 2*slab)
+	}
+	for i, p := range all[:per/2] {
+		if p.n != i {
+			t.Fatalf("a value in use changed: %d, want %d", p.n, i)
+		}
+	}
+	// Free values in several chunks, most of them free: the next come
+	// from the lowest.
+	for _, p := range all[:per/4] {
+		put(p)
+	}
+	for i := range per / 8 {
+		p := get(-i)
+		a := uintptr(unsafe.Pointer(p))
+		for _, s := range ar.slabs {
+			if len(s.free) > 0 && s.end <= a {
+				t.Fatalf("handed out %#x while the chunk at %#x has a free value", a, s.base)
+			}
+		}
+	}
+	// Random gets and puts, in waves: while most values are free, the
+	// lowest free value is the next one handed out.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var live []*val
+	for p := range held {
+		live = append(live, p)
+	}
+	for i := range 20 * per {
+		if wave := i / per % 4; len(live) > 0 && rng.IntN(4) < wave {
+			j := rng.IntN(len(live))
+			put(live[j])
+			live[j] = live[len(live)-1]
+			live = live[:len(live)-1]
+			continue
+		}
+		var low uintptr
+		for _, s := range ar.slabs {
+			if 2*ar.nfree <= ar.nvals {
+				break // not most
+			}
+			if len(s.free) > 0 {
+				low = s.base
+				break
+			}
+		}
+		p := get(i)
+		live = append(live, p)
+		if a := uintptr(unsafe.Pointer(p)); low != 0 && (a < low || a >= low+uintptr(slab)) {
+			t.Fatalf("op %d handed out %#x while the chunk at %#x has a free value", i, a, low)
+		}
+	}
+	if got := ar.inUse(); got != len(held) {
+		t.Errorf("%d values in use, want %d", got, len(held))
+	}
+	m.release()
 }
 
 // TestCloseUnmaps checks that Close returns every chunk to the system, not
@@ -251,5 +240,63 @@ func TestCloseUnmaps(t *testing.T) {
 		if b.ID != a.ID+first || b.Class != a.Class || b.Verdict != a.Verdict || len(b.Events) != len(a.Events) {
 			t.Errorf("flow %d read again: %d %s %q, first time %d %s %q", i, b.ID, b.Class, b.Verdict, a.ID, a.Class, a.Verdict)
 		}
+	}
+}
+
+// TestFlowCoresGivenBack runs a wave of tuples, each reset and then used
+// twice more, so that the reset incarnation leaves the tuple's history
+// while its TIME_WAIT queue entry still points at it; then lets every
+// TIME_WAIT pass. No flow may be recycled while a queue entry points at
+// it, and once the wave is over the flows' memory goes back to the system.
+func TestFlowCoresGivenBack(t *testing.T) {
+	const n = 3000 // tuples: over two chunks of cores
+	var got int
+	a := New(Config{}, func(*Flow) { got++ })
+	defer a.Close()
+	start := int64(1e18)
+	var ss []reassembly.Segment
+	for i := range n {
+		port := uint16(20000 + i)
+		at := start + int64(i)*1e6
+		ss = append(ss, segs(port, at, with(handshake, []step{{dir: "C>S", flags: "R.", seq: 1, ack: 1}}))...)
+		// Incarnations 2 and 3, 6 s apart: the reset one is settled and
+		// emitted by then, and leaves the history with the third.
+		for k := uint32(1); k <= 2; k++ {
+			ss = append(ss, shift(segs(port, at+int64(k)*6e9, handshake), k*1e6, k*1e6)...)
+		}
+	}
+	slices.SortStableFunc(ss, func(x, y reassembly.Segment) int { return cmp.Compare(x.At, y.At) })
+	for i := range ss {
+		ss[i].Frame = int64(i + 1)
+		a.Add(&ss[i])
+		if i%97 == 0 {
+			checkQueues(t, a)
+		}
+	}
+	checkQueues(t, a)
+	if a.flows.nvals < 2*perSlab[core]() {
+		t.Fatalf("%d flow cores mapped after the wave, want over two chunks", a.flows.nvals)
+	}
+	if a.flows.inUse() < n {
+		t.Fatalf("%d flow cores in use after the wave, want at least %d", a.flows.inUse(), n)
+	}
+	peak := a.mem.bytes
+	// The open incarnations (3 per tuple but the reset ones) idle out;
+	// then every TIME_WAIT passes.
+	end := ss[len(ss)-1].At
+	a.Advance(end + int64(time.Hour))
+	a.Expire(0)
+	a.Advance(end + 3*int64(time.Hour))
+	checkQueues(t, a)
+	if got != 3*n {
+		t.Fatalf("%d flows emitted, want %d", got, 3*n)
+	}
+	if u := a.flows.inUse(); u != 0 {
+		t.Errorf("%d flow cores still in use", u)
+	}
+	// One empty chunk may be kept as a spare.
+	if kept := a.flows.nvals; kept > perSlab[core]() {
+		t.Errorf("after the wave %d flow cores stay mapped (%d chunks), want at most one chunk's %d; %d bytes mapped of %d at the peak",
+			kept, len(a.flows.slabs), perSlab[core](), a.mem.bytes, peak)
 	}
 }

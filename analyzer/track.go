@@ -163,7 +163,6 @@ type core struct {
 	// isCopy).
 	copies int32
 	pki    uint32 // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
-	gen    uint32 // bumped when the struct is recycled
 
 	flags Flags
 	st    [2]State
@@ -179,6 +178,8 @@ type core struct {
 
 	queued, emitted, atEnd bool
 	settleQueued           bool
+	released               bool  // emitted and out of its tuple: recycled once qrefs is 0
+	qrefs                  uint8 // queue entries that point at it: one in the TIME_WAIT queue, one in a settle queue
 }
 
 // first returns the flow's first frame.
