@@ -84,8 +84,14 @@ func TestFifo(t *testing.T) {
 		if ok != (len(want) > 0) || (ok && e.at != want[0]) {
 			t.Fatalf("%s: peek = %v, %v; want first of %d", step, e.at, ok, len(want))
 		}
+		for k := range qchunkLen {
+			e, ok := q.ahead(k)
+			if ok != (k < len(want)) || (ok && e.at != want[k]) {
+				t.Fatalf("%s: ahead(%d) = %v, %v; want entry %d of %d", step, k, e.at, ok, k, len(want))
+			}
+		}
 	}
-	for _, n := range []struct{ push, pop int }{{1, 1}, {qchunkLen, 0}, {1, qchunkLen + 1}, {3*qchunkLen + 7, 2 * qchunkLen}, {5, qchunkLen + 12}, {0, 0}} {
+	for _, n := range []struct{ push, pop int }{{1, 1}, {qchunkLen, 0}, {1, qchunkLen + 1}, {3*qchunkLen + 7, 2 * qchunkLen}, {2 * qchunkLen, 3}, {5, 2*qchunkLen + 12}, {0, 0}} {
 		for range n.push {
 			q.push(qent{at: next})
 			want = append(want, next)

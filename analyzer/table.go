@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
+	"unsafe"
 
 	"teardown/reassembly"
 )
@@ -101,6 +102,11 @@ func (t *table) find(k *reassembly.Key, h uint32) *tuple {
 			}
 		}
 	}
+}
+
+// prefetchSlot asks for tp's home slot to be brought into the cache.
+func (t *table) prefetchSlot(tp *tuple) {
+	prefetch(unsafe.Pointer(&t.slots[tp.tag&t.mask]))
 }
 
 // add inserts a new, zeroed tuple for k, which must not be in the table.
