@@ -61,6 +61,7 @@ type Analyzer struct {
 	dets    arena[detail]
 	evMores arena[evMore]
 	tails   arena[tailRing]
+	rares   arena[rareEvidence]
 	recBuf  []rec  // reused by events
 	vbuf    []byte // reused by verdict
 	ebuf    []byte // reused by resetInfo
@@ -182,6 +183,7 @@ func (a *Analyzer) open() {
 	a.tuples = newTable(m)
 	a.pks, a.pkFree = []string{""}, nil
 	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
+	a.rares = arena[rareEvidence]{m: m}
 	a.qchunks = arena[qchunk]{m: m}
 	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
 }
@@ -191,6 +193,7 @@ func (a *Analyzer) open() {
 func (a *Analyzer) unmap() {
 	a.tuples = nil
 	a.flows, a.dets, a.evMores, a.tails, a.qchunks = arena[core]{}, arena[detail]{}, arena[evMore]{}, arena[tailRing]{}, arena[qchunk]{}
+	a.rares = arena[rareEvidence]{}
 	a.queue, a.settleQ = fifo{}, [2]fifo{}
 	a.pks, a.pkFree = nil, nil
 	a.late = nil
@@ -221,6 +224,9 @@ func (a *Analyzer) dropDetail(c *core) {
 	}
 	if d.tail != nil {
 		a.tails.put(d.tail)
+	}
+	if d.x != nil {
+		a.rares.put(d.x)
 	}
 	a.dets.put(d)
 	c.det = nil
@@ -307,7 +313,8 @@ func (a *Analyzer) add(s *reassembly.Segment) {
 		// The old incarnation stays reachable as t.prev until its TIME_WAIT
 		// passes, so that late duplicates can be attributed to it.
 		if c.det != nil {
-			c.det.supersededBy = FrameRef{File: s.File, Frame: s.Frame}
+			f := a.view(c)
+			f.rareW().supersededBy = FrameRef{File: s.File, Frame: s.Frame}
 		}
 		a.enqueue(c)
 		c = nil
@@ -386,9 +393,9 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 			if prev.st[side] == StateTimeWait && prev.twStart[side] != 0 &&
 				s.At-prev.twStart[side] < int64(a.cfg.TimeWait) {
 				f.flags.Set(FlagReuseInTimeWait)
-				f.d.reusedAfter = s.At - prev.twStart[side]
-				f.d.reusedFrom = side
-				f.d.reusedHolder = prev.endpoint(side)
+				f.rareW().reusedAfter = s.At - prev.twStart[side]
+				f.rareW().reusedFrom = side
+				f.rareW().reusedHolder = prev.endpoint(side)
 			}
 		}
 	}

@@ -42,7 +42,7 @@ func (f *flow) classify() (Class, Closer) {
 		closer = CloserBoth
 	}
 	switch {
-	case f.d.oldSeg.ok:
+	case f.d.rare().oldSeg.ok:
 		if f.refused {
 			closer = CloserNone
 		}
@@ -101,7 +101,7 @@ func (f *flow) finCovers(side Side) bool {
 // acknowledged (the client's first if both).
 func (f *flow) retransmittedFIN() (Side, bool) {
 	for _, s := range []Side{Client, Server} {
-		if f.d.finRetx[s].ok && f.d.finAck[s].ok {
+		if f.d.rare().finRetx[s].ok && f.d.finAck[s].ok {
 			return s, true
 		}
 	}
@@ -121,11 +121,11 @@ const (
 
 // lostWhich decides which segment was lost when side's FIN was sent again.
 func (f *flow) lostWhich(side Side) (Class, lossReason) {
-	orig, retx, ack := f.d.fin[side], f.d.finRetx[side], f.d.finAck[side]
+	orig, retx, ack := f.d.fin[side], f.d.rare().finRetx[side], f.d.finAck[side]
 	if ack.ok && ack.at <= retx.at && ack.ref() != retx.ref() {
 		return ClassLostACK, lossACKSeen
 	}
-	after := f.d.ackAfter[side]
+	after := f.d.rare().ackAfter[side]
 	if !after.ok {
 		after = ack
 	}
@@ -145,8 +145,8 @@ func (f *flow) lostWhich(side Side) (Class, lossReason) {
 func (f *flow) lossEvidence(side Side) string {
 	peer := side.Other()
 	fn := f.a.cfg.FrameName
-	orig, retx, ack := f.d.fin[side], f.d.finRetx[side], f.d.finAck[side]
-	after := f.d.ackAfter[side]
+	orig, retx, ack := f.d.fin[side], f.d.rare().finRetx[side], f.d.finAck[side]
+	after := f.d.rare().ackAfter[side]
 	if !after.ok {
 		after = ack
 	}
@@ -231,12 +231,12 @@ func (f *flow) resultInto(out *Flow) {
 	if f.d.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
 		out.Reset = f.resetInfo(class, false)
 	}
-	if f.d.oldSeg.ok {
+	if f.d.rare().oldSeg.ok {
 		ld := f.a.reuse().lateDup()
-		ld.Frame, ld.FromIncarnation, ld.Answer = f.d.oldSeg.ref(), f.d.oldInc, f.answerText()
-		if f.d.answer.ok {
+		ld.Frame, ld.FromIncarnation, ld.Answer = f.d.rare().oldSeg.ref(), f.d.rare().oldInc, f.answerText()
+		if f.d.rare().answer.ok {
 			ld.AnswerFrame = f.a.reuse().answerFrame()
-			*ld.AnswerFrame = f.d.answer.ref()
+			*ld.AnswerFrame = f.d.rare().answer.ref()
 		}
 		out.LateDuplicate = ld
 	}
@@ -274,18 +274,18 @@ func (f *flow) resultInto(out *Flow) {
 		}
 	}
 	if side, ok := f.retransmittedFIN(); ok {
-		put("retransmitted_fin", f.d.finRetx[side])
+		put("retransmitted_fin", f.d.rare().finRetx[side])
 	} else {
-		put("retransmitted_fin", f.d.finRetx[Client])
-		put("retransmitted_fin", f.d.finRetx[Server])
+		put("retransmitted_fin", f.d.rare().finRetx[Client])
+		put("retransmitted_fin", f.d.rare().finRetx[Server])
 	}
 	put("rst", f.d.rst)
-	if f.d.oldViaDSACK {
-		put("dsack", f.d.oldSeg)
+	if f.d.rare().oldViaDSACK {
+		put("dsack", f.d.rare().oldSeg)
 	} else {
-		put("old_segment", f.d.oldSeg)
+		put("old_segment", f.d.rare().oldSeg)
 	}
-	put("answer", f.d.answer)
+	put("answer", f.d.rare().answer)
 
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
@@ -295,10 +295,10 @@ func (f *flow) resultInto(out *Flow) {
 
 func (f *flow) answerText() string {
 	switch {
-	case f.d.oldViaDSACK:
+	case f.d.rare().oldViaDSACK:
 		return "D-SACK"
-	case f.d.answerKind != answerNone:
-		return answerText[f.d.answerKind]
+	case f.d.rare().answerKind != answerNone:
+		return answerText[f.d.rare().answerKind]
 	}
 	return "no answer (dropped)"
 }
@@ -317,7 +317,7 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 			ri.Evidence = f.a.str(cat(f.a.ebuf[:0], "the RST (frame ", fn(f.d.rst.ref()), ") answers the SYN (frame ", fn(f.d.syn.ref()), ") and no SYN/ACK was sent"))
 		}
 	case class == ClassRSTAfterClose || f.d.fin[by].ok:
-		if d := f.d.dataAfter[by]; d.ok {
+		if d := f.d.rare().dataAfter[by]; d.ok {
 			ri.Cause = "data after close"
 			if explain {
 				b := cat(f.a.ebuf[:0], "the ", by.String(), " had sent its FIN (frame ", fn(f.d.fin[by].ref()), ") and then received ")
@@ -407,27 +407,27 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLateDuplicate:
 		kind := "segment"
 		switch {
-		case f.d.oldViaDSACK:
+		case f.d.rare().oldViaDSACK:
 			kind = "segment"
-		case f.d.oldFlags&reassembly.FlagRST != 0:
+		case f.d.rare().oldFlags&reassembly.FlagRST != 0:
 			kind = "RST"
-		case f.d.oldFlags&reassembly.FlagFIN != 0:
+		case f.d.rare().oldFlags&reassembly.FlagFIN != 0:
 			kind = "FIN"
-		case f.d.oldSeg.len > 0:
-			kind = fmt.Sprintf("data segment (%d bytes)", f.d.oldSeg.len)
+		case f.d.rare().oldSeg.len > 0:
+			kind = fmt.Sprintf("data segment (%d bytes)", f.d.rare().oldSeg.len)
 		}
-		if f.d.oldViaDSACK {
+		if f.d.rare().oldViaDSACK {
 			b = fmt.Appendf(b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
-				f.d.oldFrom.Other(), fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.inc)
+				f.d.rare().oldFrom.Other(), fn(f.d.rare().oldSeg.ref()), kind, f.d.rare().oldInc, f.inc)
 		} else {
 			b = fmt.Appendf(b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
-				fn(f.d.oldSeg.ref()), kind, f.d.oldInc, f.tsClause(), f.inc, f.d.oldFrom.Other(), f.answerText())
-			if f.d.answer.ok {
-				b = fmt.Appendf(b, " (frame %s)", fn(f.d.answer.ref()))
+				fn(f.d.rare().oldSeg.ref()), kind, f.d.rare().oldInc, f.tsClause(), f.inc, f.d.rare().oldFrom.Other(), f.answerText())
+			if f.d.rare().answer.ok {
+				b = fmt.Appendf(b, " (frame %s)", fn(f.d.rare().answer.ref()))
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
-			b = fmt.Appendf(b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.reusedAfter), f.d.reusedHolder, f.inc-1)
+			b = fmt.Appendf(b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.rare().reusedAfter), f.d.rare().reusedHolder, f.inc-1)
 		}
 		b = append(b, '.')
 	case ClassRefused:
@@ -448,12 +448,12 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		why := f.lossEvidence(side)
-		b = fmt.Appendf(b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
-		if f.d.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
+		b = fmt.Appendf(b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.rare().finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
+		if f.d.rare().ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {
-				b = fmt.Appendf(b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.rare().ackAfter[side].ref()))
 			} else {
-				b = fmt.Appendf(b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.rare().ackAfter[side].ref()))
 			}
 		}
 		b = append(b, '.')
@@ -471,7 +471,7 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		b = cat(b, ", and the ", act.String(), "'s final ACK (frame ", fn(f.d.finAck[pas].ref()), ") completed the close")
 		if out.Flags.Has(FlagHalfClose) {
-			b = fmt.Appendf(b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.dataAfter[act].ref()))
+			b = fmt.Appendf(b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.rare().dataAfter[act].ref()))
 		}
 		b = append(b, '.')
 	case ClassCloseWait:
@@ -498,8 +498,8 @@ func (f *flow) verdict(out *Flow) string {
 		b = append(b, '.')
 	default:
 		switch {
-		case f.d.supersededBy.Frame != 0:
-			b = fmt.Appendf(b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.supersededBy))
+		case f.d.rare().supersededBy.Frame != 0:
+			b = fmt.Appendf(b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.rare().supersededBy))
 		case f.d.syn.ok && !f.d.synAck.ok && f.h[Server].Packets == 0:
 			b = fmt.Appendf(b, "The client's SYN (frame %s) was never answered", fn(f.d.syn.ref()))
 			if n := f.h[Client].Packets; n > 1 {
@@ -542,15 +542,15 @@ func (f *flow) oneWay() int {
 
 // tsClause adds the timestamp evidence for an old segment.
 func (f *flow) tsClause() string {
-	if !f.d.oldSeg.hasTS {
+	if !f.d.rare().oldSeg.hasTS {
 		return ""
 	}
 	r := f.d.syn
-	if f.d.oldFrom == Server {
+	if f.d.rare().oldFrom == Server {
 		r = f.d.synAck
 	}
-	if r.ok && r.hasTS && int32(f.d.oldSeg.tsval-r.tsval) < 0 {
-		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.d.oldSeg.tsval, r.tsval)
+	if r.ok && r.hasTS && int32(f.d.rare().oldSeg.tsval-r.tsval) < 0 {
+		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.d.rare().oldSeg.tsval, r.tsval)
 	}
 	return ""
 }
@@ -701,7 +701,7 @@ func (f *flow) markLoss(out *Flow) {
 		lost = f.d.fin[side].ref()
 	} else {
 		lost = f.d.finAck[side].ref()
-		if lost == f.d.ackAfter[side].ref() || !f.d.finAck[side].ok || f.d.finAck[side].at > f.d.finRetx[side].at {
+		if lost == f.d.rare().ackAfter[side].ref() || !f.d.finAck[side].ok || f.d.finAck[side].at > f.d.rare().finRetx[side].at {
 			return // the lost ACK was never captured
 		}
 	}
@@ -711,12 +711,12 @@ func (f *flow) markLoss(out *Flow) {
 			if out.Class == ClassLostFIN {
 				// The FIN's receiver did not get it until the retransmission.
 				e.Notes = append(e.Notes, "lost before reaching the "+peer.String())
-				holdState(out.Events, i, peer, f.d.finRetx[side].ref())
+				holdState(out.Events, i, peer, f.d.rare().finRetx[side].ref())
 			} else {
 				// The FIN's sender did not get the ACK: it stayed put until
 				// the ACK of its retransmission.
 				e.Notes = append(e.Notes, "lost before reaching the "+side.String())
-				holdState(out.Events, i, side, f.d.ackAfter[side].ref())
+				holdState(out.Events, i, side, f.d.rare().ackAfter[side].ref())
 			}
 			return
 		}

@@ -70,6 +70,9 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 		}
 		a.Add(&s)
 		checkQueues(t, a)
+		if noRare != (rareEvidence{}) {
+			t.Fatalf("frame %d: the shared empty rare evidence was written: %+v", s.Frame, noRare)
+		}
 	}
 	if len(data) > 0 && data[0]&1 == 1 {
 		// Everything expires: no flow, and no tuple, may stay behind.

@@ -16,7 +16,7 @@ import (
 var offHeapTypes = []reflect.Type{
 	reflect.TypeFor[core](), reflect.TypeFor[tuple](),
 	reflect.TypeFor[detail](), reflect.TypeFor[evMore](), reflect.TypeFor[tailRing](),
-	reflect.TypeFor[qchunk](), reflect.TypeFor[slot](),
+	reflect.TypeFor[qchunk](), reflect.TypeFor[slot](), reflect.TypeFor[rareEvidence](),
 }
 
 // heapPointers lists the fields of ty that could point into the Go heap:

@@ -210,12 +210,9 @@ type detailHead struct {
 
 	// Close evidence, per side.
 	fin       [2]segRef // first transmission of the side's FIN
-	finRetx   [2]segRef // first retransmission of it
 	finAck    [2]segRef // the peer's first ACK covering it
-	ackAfter  [2]segRef // the peer's first ACK covering it after finRetx
 	lastData  [2]segRef
-	dataAfter [2]segRef // first data the side received after its own FIN
-	unseenFIN [2]bool   // the side's FIN was inferred from the peer's ACK
+	unseenFIN [2]bool // the side's FIN was inferred from the peer's ACK
 
 	rst        segRef
 	rstBy      Side
@@ -223,8 +220,31 @@ type detailHead struct {
 	rstTo      State // receiver's state when the RST arrived
 	rstSeqOK   bool
 	rstUnacked int32 // bytes the RST's sender had in flight when it reset
-	gap        segRef
-	zeroWin    segRef
+
+	// x is the evidence few flows have, from an arena once some is
+	// written (see rareW); nil while there is none.
+	x *rareEvidence
+
+	// The timeline: the first events in ev, the next in evMore once ev is
+	// full, then the newest in the ring tail (both from the analyzer's
+	// arenas, outside the Go heap, like the detail itself).
+	evMore *evMore
+	nev    int32
+	tail   *tailRing
+	ntail  int
+	hasPre [2]bool
+}
+
+// rareEvidence is the part of a detail that most flows never write: FINs
+// sent again, data after a FIN, gaps, zero windows, late duplicates and
+// reuses. Kept apart, it spares every other flow its 450 bytes, and the
+// zeroing of them.
+type rareEvidence struct {
+	finRetx   [2]segRef // first retransmission of the side's FIN
+	ackAfter  [2]segRef // the peer's first ACK covering it after finRetx
+	dataAfter [2]segRef // first data the side received after its own FIN
+	gap       segRef
+	zeroWin   segRef
 
 	// Late duplicates.
 	oldSeg       segRef
@@ -240,15 +260,28 @@ type detailHead struct {
 	reusedFrom   Side
 	reusedHolder reassembly.AddrPort
 	supersededBy FrameRef
+}
 
-	// The timeline: the first events in ev, the next in evMore once ev is
-	// full, then the newest in the ring tail (both from the analyzer's
-	// arenas, outside the Go heap, like the detail itself).
-	evMore *evMore
-	nev    int32
-	tail   *tailRing
-	ntail  int
-	hasPre [2]bool
+// noRare is what rare returns for a detail without rare evidence. It is
+// never written: writes go through rareW.
+var noRare rareEvidence
+
+// rare returns the detail's rare evidence, for reading.
+func (d *detail) rare() *rareEvidence {
+	if d.x != nil {
+		return d.x
+	}
+	return &noRare
+}
+
+// rareW returns f's rare evidence, for writing, making it on first use.
+func (f *flow) rareW() *rareEvidence {
+	if f.d.x == nil {
+		x := f.a.rares.get()
+		*x = rareEvidence{}
+		f.d.x = x
+	}
+	return f.d.x
 }
 
 // evMore holds the timeline events beyond the first evInline.
@@ -439,13 +472,13 @@ func (f *flow) oldSegment(old *core, s *reassembly.Segment, src reassembly.AddrP
 	side := f.sideOf(src)
 	f.touch(s)
 	notes := noteOldSegment
-	if !f.d.oldSeg.ok {
-		f.d.oldSeg = mkRef(s)
-		f.d.oldFrom = side
-		f.d.oldInc = int(old.inc)
-		f.d.oldFlags = s.Flags
-		f.d.answerWait = true
-		f.d.answerBy = side.Other()
+	if !f.d.rare().oldSeg.ok {
+		f.rareW().oldSeg = mkRef(s)
+		f.rareW().oldFrom = side
+		f.rareW().oldInc = int(old.inc)
+		f.rareW().oldFlags = s.Flags
+		f.rareW().answerWait = true
+		f.rareW().answerBy = side.Other()
 	}
 	f.a.setFlag(old, FlagOldSegment)
 	// The segment is shown with the old incarnation's relative numbers.
@@ -552,28 +585,28 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	}
 	if kind&reassembly.KindZeroWindow != 0 && f.st[from] != StateUnknown {
 		n |= noteZeroWindow
-		if !f.d.zeroWin.ok {
-			f.d.zeroWin = mkRef(s)
+		if !f.d.rare().zeroWin.ok {
+			f.rareW().zeroWin = mkRef(s)
 			f.flags.Set(FlagZeroWindow)
 			important = true
 		}
 	}
 
 	// Answer to an old segment: the receiver's next segment.
-	if f.d.answerWait && from == f.d.answerBy {
-		f.d.answerWait = false
-		if s.At-f.d.oldSeg.at < int64(1e9) {
+	if f.d.rare().answerWait && from == f.d.rare().answerBy {
+		f.rareW().answerWait = false
+		if s.At-f.d.rare().oldSeg.at < int64(1e9) {
 			switch {
 			case s.Flags&reassembly.FlagRST != 0:
-				f.d.answerKind = answerRST
+				f.rareW().answerKind = answerRST
 			case s.Len == 0 && s.Flags&(reassembly.FlagSYN|reassembly.FlagFIN) == 0:
-				f.d.answerKind = answerDupACK
+				f.rareW().answerKind = answerDupACK
 				if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) {
-					f.d.answerKind = answerDSACK
+					f.rareW().answerKind = answerDSACK
 				}
 			}
-			if f.d.answerKind != answerNone {
-				f.d.answer = mkRef(s)
+			if f.d.rare().answerKind != answerNone {
+				f.rareW().answer = mkRef(s)
 				n |= noteAnswerOld
 				important = true
 			}
@@ -598,8 +631,8 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		// Data sent to a side whose FIN was already seen: a half-close
 		// when the passive side keeps sending, or data that a closed
 		// socket will answer with RST.
-		if f.d.fin[to].ok && !f.d.unseenFIN[to] && !f.d.dataAfter[to].ok {
-			f.d.dataAfter[to] = mkRef(s)
+		if f.d.fin[to].ok && !f.d.unseenFIN[to] && !f.d.rare().dataAfter[to].ok {
+			f.rareW().dataAfter[to] = mkRef(s)
 			n |= noteDataAfterClose
 			if f.firstClose == to && !f.d.fin[from].ok {
 				f.flags.Set(FlagHalfClose)
@@ -637,8 +670,8 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 
 // markGap records the first sign of missed data.
 func (f *flow) markGap(s *reassembly.Segment) {
-	if !f.d.gap.ok {
-		f.d.gap = mkRef(s)
+	if !f.d.rare().gap.ok {
+		f.rareW().gap = mkRef(s)
 		f.flags.Set(FlagCaptureGap)
 	}
 }
@@ -740,13 +773,13 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 	if !f.d.finAck[to].ok {
 		f.d.finAck[to] = mkRef(s)
 	}
-	if f.d.finRetx[to].ok && !f.d.ackAfter[to].ok && f.d.finRetx[to].at <= s.At && f.d.finRetx[to].ref() != f.d.finAck[to].ref() {
-		f.d.ackAfter[to] = mkRef(s)
+	if f.d.rare().finRetx[to].ok && !f.d.rare().ackAfter[to].ok && f.d.rare().finRetx[to].at <= s.At && f.d.rare().finRetx[to].ref() != f.d.finAck[to].ref() {
+		f.rareW().ackAfter[to] = mkRef(s)
 		if f.st[from] == StateTimeWait {
 			// RFC 9293 §3.10.7.4: a retransmitted FIN in TIME-WAIT is
 			// acknowledged and the 2 MSL timeout restarted.
 			f.twStart[from] = s.At
-			if f.d.finAck[to].ref() != f.d.ackAfter[to].ref() {
+			if f.d.finAck[to].ref() != f.d.rare().ackAfter[to].ref() {
 				*n |= noteReACK
 			}
 		}
@@ -811,8 +844,8 @@ func (f *flow) onFIN(s *reassembly.Segment, from Side, kind reassembly.Kind, n *
 	if kind&reassembly.KindFINRetransmit != 0 {
 		*n |= noteFINRetransmit
 		f.flags.Set(FlagFINRetransmit)
-		if !f.d.finRetx[from].ok {
-			f.d.finRetx[from] = mkRef(s)
+		if !f.d.rare().finRetx[from].ok {
+			f.rareW().finRetx[from] = mkRef(s)
 		}
 		return
 	}
@@ -879,7 +912,7 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	to := from.Other()
 	hr := &f.h[to]
 	blk := s.SACK[0]
-	if !hr.HasISN || !blk.Left.LessThan(hr.Base) || f.d.oldSeg.ok {
+	if !hr.HasISN || !blk.Left.LessThan(hr.Base) || f.d.rare().oldSeg.ok {
 		return
 	}
 	old := f.t.prev
@@ -894,10 +927,10 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	if blk.Left.LessThan(oh.Base) || oh.Nxt.Add(1).LessThan(blk.Right) {
 		return
 	}
-	f.d.oldSeg = mkRef(s)
-	f.d.oldFrom = to
-	f.d.oldInc = int(old.inc)
-	f.d.oldViaDSACK = true
+	f.rareW().oldSeg = mkRef(s)
+	f.rareW().oldFrom = to
+	f.rareW().oldInc = int(old.inc)
+	f.rareW().oldViaDSACK = true
 	f.a.setFlag(old, FlagOldSegment)
 }
 
