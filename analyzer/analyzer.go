@@ -96,7 +96,7 @@ type qent struct {
 
 // alive returns the entry's flow if it has not been released, else nil.
 func (e qent) alive() *core {
-	if e.f != nil && !e.f.released {
+	if e.f != nil && !e.f.has(cbReleased) {
 		return e.f
 	}
 	return nil
@@ -104,7 +104,7 @@ func (e qent) alive() *core {
 
 // live returns the entry's flow if it is still waiting, else nil.
 func (e qent) live() *core {
-	if e.f != nil && !e.f.released && !e.f.emitted {
+	if e.f != nil && !e.f.has(cbReleased) && !e.f.has(cbEmitted) {
 		return e.f
 	}
 	return nil
@@ -122,7 +122,7 @@ func (a *Analyzer) pop(q *fifo, e qent) *core {
 	q.pop()
 	f := e.f
 	f.qrefs--
-	if !f.released {
+	if !f.has(cbReleased) {
 		return f
 	}
 	if f.qrefs == 0 {
@@ -133,8 +133,8 @@ func (a *Analyzer) pop(q *fifo, e qent) *core {
 
 // enqueue puts a closed or superseded flow in the TIME_WAIT queue, once.
 func (a *Analyzer) enqueue(f *core) {
-	if !f.queued {
-		f.queued = true
+	if !f.has(cbQueued) {
+		f.set(cbQueued, true)
 		a.push(&a.queue, f, f.lastAt+int64(a.cfg.TimeWait))
 	}
 }
@@ -328,7 +328,7 @@ func (a *Analyzer) add(s *reassembly.Segment) {
 	if c == nil {
 		c = a.newFlow(t, s, src)
 	}
-	if c.emitted {
+	if c.has(cbEmitted) {
 		// A late segment of an incarnation closed by RST whose verdict
 		// is already out (see settle): nothing can change it now.
 		return
@@ -339,10 +339,10 @@ func (a *Analyzer) add(s *reassembly.Segment) {
 		return
 	}
 	f.add(s, src, a)
-	if c.closed {
+	if c.has(cbClosed) {
 		a.enqueue(c)
-		if !c.settleQueued {
-			c.settleQueued = true
+		if !c.has(cbSettleQueued) {
+			c.set(cbSettleQueued, true)
 			a.settleQueue(&f)
 		}
 	}
@@ -370,14 +370,14 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 	default:
 		// No handshake: the lower port (a well-known or registered port)
 		// is taken as the server, as Wireshark and Zeek guess.
-		f.dirGuessed = true
+		f.set(cbDirGuessed, true)
 		if guessServer(src.Port, dst.Port) == 0 {
 			client = dst
 		}
 	}
-	f.clientHi = client == t.key.Hi && client != t.key.Lo
+	f.set(cbClientHi, client == t.key.Hi && client != t.key.Lo)
 	if t.cur != nil {
-		if old := t.prev; old != nil && old.emitted && old.t == t {
+		if old := t.prev; old != nil && old.has(cbEmitted) && old.t == t {
 			// Dropped from the tuple's history. Once emitted it has
 			// nothing left to do: it is recycled once its queue entries
 			// are popped, and the tuple is freed when its last flow is.
@@ -554,7 +554,7 @@ func (a *Analyzer) expire() {
 			}
 			a.settleAhead(q)
 			c := a.pop(q, e)
-			if c == nil || c.emitted || c.det == nil {
+			if c == nil || c.has(cbEmitted) || c.det == nil {
 				continue
 			}
 			f := a.view(c)
@@ -602,7 +602,7 @@ func (a *Analyzer) settleAhead(q *fifo) {
 	if e, ok := q.ahead(16); ok {
 		prefetch(unsafe.Pointer(e.f))
 	}
-	if e, ok := q.ahead(8); ok && !e.f.released && e.f.det != nil {
+	if e, ok := q.ahead(8); ok && !e.f.has(cbReleased) && e.f.det != nil {
 		prefetch(unsafe.Pointer(e.f.det))
 	}
 }
@@ -629,7 +629,7 @@ func (a *Analyzer) emitNow(c *core) {
 	switch f := a.view(c); {
 	case c.pki != 0:
 		res = unpackFlow(a.takePacked(c), a.reuse(), &a.dict)
-	case c.hasSum:
+	case c.has(cbHasSum):
 		res = f.rebuild()
 	default:
 		res = f.result()
@@ -639,7 +639,7 @@ func (a *Analyzer) emitNow(c *core) {
 
 // emitResult emits res as f's verdict.
 func (a *Analyzer) emitResult(f *core, res *Flow) {
-	f.emitted = true
+	f.set(cbEmitted, true)
 	a.stats.OpenFlows--
 	a.emit(res)
 }
@@ -652,16 +652,16 @@ func (a *Analyzer) finish(f *core) {
 	if f.t == nil {
 		return // already recycled
 	}
-	if !f.emitted {
+	if !f.has(cbEmitted) {
 		a.emitNow(f)
 	}
 	t := f.t
 	live := t.live()
-	if live && (t.cur == f || t.cur.emitted) {
+	if live && (t.cur == f || t.cur.has(cbEmitted)) {
 		a.tuples.remove(t)
 		live = false
 		for _, g := range [2]*core{t.prev, t.cur} {
-			if g != nil && g != f && g.emitted && g.t == t {
+			if g != nil && g != f && g.has(cbEmitted) && g.t == t {
 				a.release(g)
 			}
 		}
@@ -677,7 +677,7 @@ func (a *Analyzer) release(f *core) {
 	if len(a.late) > 0 {
 		delete(a.late, f.id)
 	}
-	f.released = true
+	f.set(cbReleased, true)
 	a.tuples.unref(f.t)
 	f.t = nil
 	a.dropDetail(f)
@@ -696,8 +696,8 @@ func (a *Analyzer) Close() {
 	a.open()
 	rest := make([]*core, 0, a.stats.OpenFlows)
 	collect := func(f *core) {
-		if f != nil && !f.emitted && !f.atEnd {
-			f.atEnd = true // and collected once
+		if f != nil && !f.has(cbEmitted) && !f.has(cbAtEnd) {
+			f.set(cbAtEnd, true) // and collected once
 			rest = append(rest, f)
 		}
 	}

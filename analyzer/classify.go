@@ -32,7 +32,7 @@ import (
 //  8. open: no FIN or RST.
 func (f *flow) classify() (Class, Closer) {
 	closer := CloserNone
-	if f.closing {
+	if f.has(cbClosing) {
 		closer = sideCloser(f.firstClose)
 	}
 	bothFIN := f.d.fin[Client].ok && f.d.fin[Server].ok
@@ -43,11 +43,11 @@ func (f *flow) classify() (Class, Closer) {
 	}
 	switch {
 	case f.d.rare().oldSeg.ok:
-		if f.refused {
+		if f.has(cbRefused) {
 			closer = CloserNone
 		}
 		return ClassLateDuplicate, closer
-	case f.refused:
+	case f.has(cbRefused):
 		return ClassRefused, CloserNone
 	case f.d.rst.ok && f.rstEndsTimeWait():
 		// The close was over before the RST: the class is the close's,
@@ -189,7 +189,7 @@ func (f *flow) coreInto(out *Flow) {
 		Incarnation:   int(f.inc),
 		Client:        f.client(),
 		Server:        f.server(),
-		DirGuessed:    f.dirGuessed,
+		DirGuessed:    f.has(cbDirGuessed),
 		Flags:         f.flags,
 		First:         f.first(),
 		Last:          f.last(),
@@ -214,13 +214,13 @@ func (f *flow) resultInto(out *Flow) {
 	out.Class, out.ActiveCloser = class, closer
 	var vwhy vantageReason
 	out.Vantage, vwhy = f.vantage()
-	if act := f.firstClose; f.closing && f.d.fin[act].ok && f.d.fin[act.Other()].ok && !f.d.unseenFIN[act.Other()] &&
+	if act := f.firstClose; f.has(cbClosing) && f.d.fin[act].ok && f.d.fin[act.Other()].ok && !f.d.unseenFIN[act.Other()] &&
 		f.d.finAck[act].ok && f.d.finAck[act].ref() == f.d.fin[act.Other()].ref() {
 		out.Flags.Set(FlagPiggybackedFIN)
 	}
 
 	// Stuck half-closed: the capture ended with one side in CLOSE_WAIT.
-	if f.atEnd && (class == ClassCloseWait || class == ClassFINWait) {
+	if f.has(cbAtEnd) && (class == ClassCloseWait || class == ClassFINWait) {
 		for s := Client; s <= Server; s++ {
 			if f.d.fin[s].ok && f.d.fin[s.Other()].ok == false {
 				out.StuckSide = s.Other()
@@ -260,7 +260,7 @@ func (f *flow) resultInto(out *Flow) {
 	put("synack", f.d.synAck)
 	put("client_fin", f.d.fin[Client])
 	put("server_fin", f.d.fin[Server])
-	if f.closing {
+	if f.has(cbClosing) {
 		act, pas := f.firstClose, f.firstClose.Other()
 		if f.d.fin[act].ok && !f.d.unseenFIN[act] {
 			put("first_fin", f.d.fin[act])

@@ -33,7 +33,7 @@ func (a *Analyzer) Expire(idle time.Duration) int {
 	cut := a.now - int64(idle)
 	var old []*core
 	a.tuples.each(func(t *tuple) {
-		if f := t.cur; f != nil && !f.emitted && !f.closed && f.lastAt <= cut {
+		if f := t.cur; f != nil && !f.has(cbEmitted) && !f.has(cbClosed) && f.lastAt <= cut {
 			old = append(old, f)
 		}
 	})
@@ -53,7 +53,7 @@ func (a *Analyzer) Evict(max int) int {
 	}
 	var all []*core
 	a.tuples.each(func(t *tuple) {
-		if f := t.cur; f != nil && !f.emitted {
+		if f := t.cur; f != nil && !f.has(cbEmitted) {
 			all = append(all, f)
 		}
 	})
@@ -84,10 +84,10 @@ func (a *Analyzer) finishEarly(fs []*core) int {
 	slices.SortFunc(fs, func(x, y *core) int { return x.id - y.id })
 	n := 0
 	for _, f := range fs {
-		if f.emitted {
+		if f.has(cbEmitted) {
 			continue
 		}
-		f.atEnd = true
+		f.set(cbAtEnd, true)
 		a.finish(f)
 		n++
 	}

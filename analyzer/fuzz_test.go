@@ -115,8 +115,8 @@ func checkQueues(t *testing.T, a *Analyzer) {
 			t.Fatalf("flow %d is free for reuse with %d queue entries", f.id, n)
 		case int(f.qrefs) != n:
 			t.Fatalf("flow %d counts %d queue entries, has %d", f.id, f.qrefs, n)
-		case f.released != (f.t == nil):
-			t.Fatalf("flow %d: released %v, tuple %p", f.id, f.released, f.t)
+		case f.has(cbReleased) != (f.t == nil):
+			t.Fatalf("flow %d: released %v, tuple %p", f.id, f.has(cbReleased), f.t)
 		}
 	}
 }

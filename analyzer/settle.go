@@ -36,8 +36,9 @@ func (f *flow) settle() {
 		out.Reset == nil && out.LateDuplicate == nil && out.StuckFor == 0:
 		// Nothing beyond the core and the summary: keep only those until
 		// the TIME_WAIT has passed, and rebuild the Flow then.
-		f.sum = summary{class: out.Class, closer: out.ActiveCloser, vantage: out.Vantage, flags: out.Flags}
-		f.hasSum = true
+		f.sum = summary{class: out.Class, closer: out.ActiveCloser, vantage: out.Vantage}
+		f.flags = out.Flags
+		f.set(cbHasSum, true)
 	default:
 		a.setPacked(f.core, a.pack(out))
 	}
@@ -51,19 +52,19 @@ func (a *Analyzer) pack(r *Flow) string {
 }
 
 // summary is the verdict of a settled flow whose Flow holds nothing that
-// the core cannot give again: a flow nobody will print in full.
+// the core cannot give again: a flow nobody will print in full. Its flags
+// are the core's, set to the verdict's when it settles.
 type summary struct {
 	class   Class
 	closer  Closer
 	vantage Vantage
-	flags   Flags
 }
 
 // rebuild makes the Flow of a settled flow from its core and summary.
 func (f *flow) rebuild() *Flow {
 	out := f.a.reuse().flowOf()
 	f.coreInto(out)
-	out.Class, out.ActiveCloser, out.Vantage, out.Flags = f.sum.class, f.sum.closer, f.sum.vantage, f.sum.flags
+	out.Class, out.ActiveCloser, out.Vantage = f.sum.class, f.sum.closer, f.sum.vantage
 	return out
 }
 
@@ -78,11 +79,10 @@ func (a *Analyzer) setFlag(f *core, fl Flag) {
 	a.pks[f.pki] = a.pack(r)
 }
 
-// setFlagOn sets a flag on the flow, its summary and r, the unpacked full
+// setFlagOn sets a flag on the flow (and so its summary) and r, the unpacked full
 // verdict of a settled flow (nil when there is none).
 func (f *core) setFlagOn(fl Flag, r *Flow) {
 	f.flags.Set(fl)
-	f.sum.flags.Set(fl)
 	if r != nil {
 		r.Flags.Set(fl)
 	}

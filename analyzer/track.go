@@ -164,22 +164,42 @@ type core struct {
 	copies int32
 	pki    uint32 // the full verdict of a settled flow, packed (see packFlow), in Analyzer.pks
 
-	flags Flags
+	flags Flags // once settled with a summary (cbHasSum), the verdict's flags
 	st    [2]State
-	sum   summary // the verdict when nothing beyond it and the core is wanted (hasSum)
+	sum   summary // the verdict when nothing beyond it and the core is wanted (cbHasSum)
 
-	clientHi   bool // the client is the tuple key's Hi end (see client)
-	dirGuessed bool
-	firstClose Side // side of the first FIN or RST
-	closing    bool // a FIN or RST has been seen
-	refused    bool
-	closed     bool
-	hasSum     bool
+	firstClose Side    // side of the first FIN or RST
+	bits       coreBit // what is true of the flow (cbClosing, ...)
+	qrefs      uint8   // queue entries that point at it: one in the TIME_WAIT queue, one in a settle queue
+}
 
-	queued, emitted, atEnd bool
-	settleQueued           bool
-	released               bool  // emitted and out of its tuple: recycled once qrefs is 0
-	qrefs                  uint8 // queue entries that point at it: one in the TIME_WAIT queue, one in a settle queue
+// coreBit is one yes-or-no fact about a flow, kept in core.bits.
+type coreBit uint16
+
+const (
+	cbClientHi     coreBit = 1 << iota // the client is the tuple key's Hi end (see client)
+	cbDirGuessed                       // client and server guessed from the ports
+	cbClosing                          // a FIN or RST has been seen
+	cbRefused                          // the SYN was answered with an RST
+	cbClosed                           // both sides closed, or an RST ended the flow
+	cbHasSum                           // settled with its verdict in sum and flags
+	cbQueued                           // in the TIME_WAIT queue
+	cbEmitted                          // its verdict is out
+	cbAtEnd                            // finished at the end of the capture or early (Close, Expire, Evict)
+	cbSettleQueued                     // in a settle queue
+	cbReleased                         // emitted and out of its tuple: recycled once qrefs is 0
+)
+
+// has reports whether b is set.
+func (f *core) has(b coreBit) bool { return f.bits&b != 0 }
+
+// set sets b to on.
+func (f *core) set(b coreBit, on bool) {
+	if on {
+		f.bits |= b
+	} else {
+		f.bits &^= b
+	}
 }
 
 // first returns the flow's first frame.
@@ -378,7 +398,7 @@ func (f *core) sideOf(ap reassembly.AddrPort) Side {
 // client returns the client's address: one end of the tuple's key, which
 // the core does not repeat.
 func (f *core) client() reassembly.AddrPort {
-	if f.clientHi {
+	if f.has(cbClientHi) {
 		return f.t.key.Hi
 	}
 	return f.t.key.Lo
@@ -386,7 +406,7 @@ func (f *core) client() reassembly.AddrPort {
 
 // server returns the server's address.
 func (f *core) server() reassembly.AddrPort {
-	if f.clientHi {
+	if f.has(cbClientHi) {
 		return f.t.key.Lo
 	}
 	return f.t.key.Hi
@@ -405,7 +425,7 @@ func (f *core) endpoint(s Side) reassembly.AddrPort {
 func (f *core) startsNew(s *reassembly.Segment, src reassembly.AddrPort) bool {
 	side := f.sideOf(src)
 	h := &f.h[side]
-	if side == Client && h.HasISN && s.Seq == h.ISN && !f.closed && !f.closing {
+	if side == Client && h.HasISN && s.Seq == h.ISN() && !f.has(cbClosed) && !f.has(cbClosing) {
 		return false // a retransmitted SYN
 	}
 	return true
@@ -528,7 +548,7 @@ func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 // ring when the room runs out.
 func (f *flow) keep(r rec, important bool) {
 	switch {
-	case f.d.nev < maxEvents && (important || f.closing):
+	case f.d.nev < maxEvents && (important || f.has(cbClosing)):
 		d := f.d
 		if i := d.nev; i < evInline {
 			d.ev[i] = r
@@ -539,7 +559,7 @@ func (f *flow) keep(r rec, important bool) {
 			d.evMore[i-evInline] = r
 		}
 		d.nev++
-	case f.closing || important:
+	case f.has(cbClosing) || important:
 		if f.d.tail == nil {
 			f.d.tail = f.a.tails.get()
 		}
@@ -650,18 +670,18 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 		f.checkDSACK(s, from)
 		important = true
 	}
-	if f.d.rst.ok && !f.closed {
-		f.closed = true
+	if f.d.rst.ok && !f.has(cbClosed) {
+		f.set(cbClosed, true)
 	}
 	if f.h[Client].HasFIN && f.h[Server].HasFIN && f.d.finAck[Client].ok && f.d.finAck[Server].ok {
-		f.closed = true
+		f.set(cbClosed, true)
 	}
 
 	r := f.mkRec(s, from, n)
 	if n&^(noteKeepAlive|noteWindowProbe) != 0 {
 		important = true
 	}
-	if s.Len > 0 && !f.closing && !important {
+	if s.Len > 0 && !f.has(cbClosing) && !important {
 		f.d.preData[from], f.d.hasPre[from] = r, true
 		return
 	}
@@ -809,8 +829,9 @@ func (f *flow) onACK(s *reassembly.Segment, from Side, n *note) {
 
 // finSent moves the FIN's sender (RFC 9293 §3.6, CLOSE call).
 func (f *flow) finSent(side Side, at int64) {
-	if !f.closing {
-		f.closing, f.firstClose = true, side
+	if !f.has(cbClosing) {
+		f.set(cbClosing, true)
+		f.firstClose = side
 		f.flushPre()
 	}
 	switch f.st[side] {
@@ -879,7 +900,7 @@ func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 	// answers one elsewhere in the window with a challenge ACK (RFC 5961).
 	f.d.rstSeqOK = s.Seq == hs.Nxt || !hs.Started || hs.Packets <= 1
 	if f.st[to] == StateSynSent && !f.d.synAck.ok && from == Server {
-		f.refused = true
+		f.set(cbRefused, true)
 		f.d.rstSeqOK = true
 	}
 	f.d.rst = mkRef(s)
@@ -893,8 +914,9 @@ func (f *flow) onRST(s *reassembly.Segment, from Side, n *note) {
 		f.flags.Set(FlagRSTInTimeWait)
 		*n |= noteRSTTimeWait
 	}
-	if !f.closing {
-		f.closing, f.firstClose = true, from
+	if !f.has(cbClosing) {
+		f.set(cbClosing, true)
+		f.firstClose = from
 		f.flushPre()
 	}
 	f.setState(from, StateClosed, s.At)

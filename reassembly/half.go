@@ -1,23 +1,24 @@
 package reassembly
 
+import "math"
+
 // Half is the sequence bookkeeping of one direction of a connection: what
 // one endpoint sent, as far as the capture shows it. The zero value is a
 // direction from which nothing has been seen yet. It is not safe for
 // concurrent use.
 type Half struct {
-	ISN  Seq // initial sequence number (valid with HasISN)
-	Base Seq // origin of relative sequence numbers: ISN, else the first seq seen minus one
+	Base Seq // origin of relative sequence numbers: the ISN (see ISN), else the first seq seen minus one
 	Nxt  Seq // sequence number just past the highest segment seen (SYN and FIN count)
 	FIN  Seq // sequence number the FIN occupies (valid with HasFIN)
 	Ack  Seq // highest acknowledgment this side has sent, of the peer's data (valid with HasAck)
 
-	Win      uint32 // last window advertised, scaled when the scale is known
-	TSval    uint32 // highest TSval seen from this side (valid with HasTS)
-	FINCount int32  // FIN transmissions seen (retransmissions included)
+	Win   uint32 // last window advertised, scaled when the scale is known
+	TSval uint32 // highest TSval seen from this side (valid with HasTS)
 
 	Packets int64 // segments seen
 
-	WScale int8 // window scale this side announced in its SYN; -1 if unknown
+	FINCount uint16 // FIN transmissions seen (retransmissions included), up to 65535
+	WScale   int8   // window scale this side announced in its SYN; -1 if unknown
 
 	Started bool // a segment has been seen from this side
 	HasISN  bool // its SYN has been seen
@@ -58,14 +59,14 @@ func (h *Half) Sent(s *Segment, peerWin uint32, peerStarted bool) Kind {
 		h.Started = true
 		h.WScale = -1
 		if s.Flags&FlagSYN != 0 {
-			h.HasISN, h.ISN, h.Base = true, s.Seq, s.Seq
+			h.HasISN, h.Base = true, s.Seq
 		} else {
 			h.Base = s.Seq - 1
 		}
 		h.Nxt = end
 	} else {
 		if s.Flags&FlagSYN != 0 && !h.HasISN {
-			h.HasISN, h.ISN, h.Base = true, s.Seq, s.Seq
+			h.HasISN, h.Base = true, s.Seq
 		}
 		seqLen := end.Diff(s.Seq)
 		switch {
@@ -98,7 +99,9 @@ func (h *Half) Sent(s *Segment, peerWin uint32, peerStarted bool) Kind {
 		if !h.HasFIN || fin.GreaterThan(h.FIN) {
 			h.HasFIN, h.FIN = true, fin
 		}
-		h.FINCount++
+		if h.FINCount < math.MaxUint16 {
+			h.FINCount++
+		}
 	}
 	if s.Flags&FlagACK != 0 {
 		if !h.HasAck || s.Ack.GreaterThan(h.Ack) {
@@ -131,6 +134,10 @@ func (h *Half) probeKind(peerWin uint32, peerStarted bool) Kind {
 	}
 	return KindKeepAlive
 }
+
+// ISN returns the initial sequence number, valid with HasISN: the origin
+// of the relative numbers then.
+func (h *Half) ISN() Seq { return h.Base }
 
 // Rel returns seq relative to this side's Base (the ISN when seen), as
 // Wireshark shows relative sequence numbers.
