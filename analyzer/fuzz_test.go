@@ -101,8 +101,8 @@ func checkQueues(t *testing.T, a *Analyzer) {
 	t.Helper()
 	free := map[*core]bool{}
 	for _, s := range a.flows.slabs {
-		for _, p := range s.free {
-			free[p] = true
+		for _, i := range s.free {
+			free[&s.vals[i]] = true
 		}
 	}
 	refs := map[*core]int{}

@@ -100,20 +100,22 @@ type arena[T any] struct {
 	nvals int        // values in all slabs
 }
 
-// slab is one chunk of an arena and its free values.
+// slab is one chunk of an arena and its free values, by index: 2 bytes
+// each on the heap, not a pointer's 8.
 type slab[T any] struct {
 	vals      []T
 	base, end uintptr // the chunk's address range
-	free      []*T
+	free      []uint16
 }
 
 // slabBytes is about how large a chunk of an arena is.
 const slabBytes = 256 << 10
 
-// perSlab is how many values of type T a chunk holds.
+// perSlab is how many values of type T a chunk holds: at most 65,536, so
+// that a slab's free list can name them in 16 bits.
 func perSlab[T any]() int {
 	var zero T
-	return max(1, slabBytes/int(unsafe.Sizeof(zero)))
+	return min(1<<16, max(1, slabBytes/int(unsafe.Sizeof(zero))))
 }
 
 // get returns a free value: one of the chunk given one back last, or of
@@ -134,7 +136,7 @@ func (ar *arena[T]) get() *T {
 	if n+1 == len(s.vals) {
 		ar.empty--
 	}
-	p := s.free[n]
+	p := &s.vals[s.free[n]]
 	s.free = s.free[:n]
 	return p
 }
@@ -142,11 +144,11 @@ func (ar *arena[T]) get() *T {
 // grow maps a new chunk, when every chunk is in use, and points lo at it.
 func (ar *arena[T]) grow() {
 	vals := alloc[T](ar.m, perSlab[T]())
-	s := &slab[T]{vals: vals, free: make([]*T, 0, len(vals))}
+	s := &slab[T]{vals: vals, free: make([]uint16, 0, len(vals))}
 	s.base = uintptr(unsafe.Pointer(unsafe.SliceData(vals)))
 	s.end = s.base + uintptr(len(vals))*unsafe.Sizeof(vals[0])
 	for i := len(vals) - 1; i >= 0; i-- {
-		s.free = append(s.free, &vals[i])
+		s.free = append(s.free, uint16(i))
 	}
 	i, _ := slices.BinarySearchFunc(ar.slabs, s.base, func(x *slab[T], b uintptr) int { return cmp.Compare(x.base, b) })
 	ar.slabs = slices.Insert(ar.slabs, i, s)
@@ -171,7 +173,7 @@ func (ar *arena[T]) put(p *T) {
 		}
 	}
 	s := ar.slabs[i]
-	s.free = append(s.free, p)
+	s.free = append(s.free, uint16((a-s.base)/unsafe.Sizeof(*p)))
 	ar.lo = min(ar.lo, i)
 	ar.hot = s
 	ar.nfree++

@@ -306,3 +306,32 @@ func TestFlowCoresGivenBack(t *testing.T) {
 			kept, len(a.flows.slabs), perSlab[core](), a.mem.bytes, peak)
 	}
 }
+
+// TestArenaSmallValues checks an arena of values so small that a chunk
+// would hold more than its 16-bit free list can name: every value of a
+// full chunk is handed out once, and the chunk goes when all come back.
+func TestArenaSmallValues(t *testing.T) {
+	m := &mappings{}
+	defer m.release()
+	ar := &arena[uint16]{m: m}
+	per := perSlab[uint16]()
+	if per != 1<<16 {
+		t.Fatalf("perSlab[uint16] = %d, want %d", per, 1<<16)
+	}
+	seen := map[*uint16]bool{}
+	var all []*uint16
+	for range 2 * per {
+		p := ar.get()
+		if seen[p] {
+			t.Fatalf("value %p handed out twice", p)
+		}
+		seen[p] = true
+		all = append(all, p)
+	}
+	for _, p := range all {
+		ar.put(p)
+	}
+	if ar.nvals != per || ar.inUse() != 0 {
+		t.Errorf("after all came back: %d values mapped, %d in use; want one spare chunk of %d, none in use", ar.nvals, ar.inUse(), per)
+	}
+}
