@@ -602,7 +602,7 @@ func (a *Analyzer) settleAhead(q *fifo) {
 	if e, ok := q.ahead(16); ok {
 		prefetch(unsafe.Pointer(e.f))
 	}
-	if e, ok := q.ahead(8); ok && !e.f.has(cbReleased) && e.f.det != nil {
+	if e, ok := q.ahead(8); ok && e.f.det != nil { // nil once released
 		prefetch(unsafe.Pointer(e.f.det))
 	}
 }
