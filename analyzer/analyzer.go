@@ -94,14 +94,6 @@ type qent struct {
 	at int64 // when it is due
 }
 
-// alive returns the entry's flow if it has not been released, else nil.
-func (e qent) alive() *core {
-	if e.f != nil && !e.f.has(cbReleased) {
-		return e.f
-	}
-	return nil
-}
-
 // live returns the entry's flow if it is still waiting, else nil.
 func (e qent) live() *core {
 	if e.f != nil && !e.f.has(cbReleased) && !e.f.has(cbEmitted) {
