@@ -82,14 +82,14 @@ func (m *mappings) watch(owner *Analyzer) {
 // A burst of flows (a second of many closes, each flow keeping its detail
 // through its settle window) needs many values for a short while. So that
 // their memory does not stay for the rest of the run, an arena unmaps a
-// chunk whose values are all free,
-// unless it is the only empty one (so that a load hovering at a chunk
-// boundary does not map and unmap it over and over). While more than half
-// of its values are free, it hands out the free value of the chunk at the
-// lowest address first, so that the values in use gather in the low
-// chunks and the high ones empty; else it hands out a value of the chunk
-// that was given one back last, which the cache likely still holds. A
-// reused value may also come from a fresh chunk, zeroed.
+// chunk whose values are all free, unless it is the only empty one (so
+// that a load hovering at a chunk boundary does not map and unmap it over
+// and over). While more than half of its values are free, it hands out
+// the free value of the chunk at the lowest address first, so that the
+// values in use gather in the low chunks and the high ones empty; else it
+// hands out a value of the chunk that was given one back last, which the
+// cache likely still holds. A reused value may also come from a fresh
+// chunk, zeroed.
 type arena[T any] struct {
 	m     *mappings
 	slabs []*slab[T] // by address

@@ -183,7 +183,7 @@ const (
 	cbRefused                          // the SYN was answered with an RST
 	cbClosed                           // both sides closed, or an RST ended the flow
 	cbHasSum                           // settled with its verdict in sum and flags
-	cbQueued                           // in the TIME_WAIT queue
+	cbQueued                           // put in the TIME_WAIT queue (once: expire moves it back)
 	cbEmitted                          // its verdict is out
 	cbAtEnd                            // finished at the end of the capture or early (Close, Expire, Evict)
 	cbSettleQueued                     // in a settle queue
@@ -257,7 +257,7 @@ type detailHead struct {
 
 // rareEvidence is the part of a detail that most flows never write: FINs
 // sent again, data after a FIN, gaps, zero windows, late duplicates and
-// reuses. Kept apart, it spares every other flow its 450 bytes, and the
+// reuses. Kept apart, it spares every other flow its 480 bytes, and the
 // zeroing of them.
 type rareEvidence struct {
 	finRetx   [2]segRef // first retransmission of the side's FIN
