@@ -69,11 +69,14 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 			s.Src, s.SrcPort, s.Dst, s.DstPort = srvAddr, 80, cliAddr, port
 		}
 		a.Add(&s)
-		checkQueues(t, a)
+		if i%48 == 0 {
+			checkQueues(t, a) // it lists every chunk's free values: not on every segment
+		}
 		if noRare != (rareEvidence{}) {
 			t.Fatalf("frame %d: the shared empty rare evidence was written: %+v", s.Frame, noRare)
 		}
 	}
+	checkQueues(t, a)
 	if len(data) > 0 && data[0]&1 == 1 {
 		// Everything expires: no flow, and no tuple, may stay behind.
 		a.Advance(at + int64(2*time.Hour))
