@@ -82,9 +82,9 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 		a.Advance(at + int64(2*time.Hour))
 		a.Expire(0)
 		a.Advance(at + int64(4*time.Hour))
-		if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || len(a.tuples.free) != len(a.tuples.chunks)*chunkSize {
+		if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || a.tuples.nfree != a.tuples.nvals {
 			t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
-				st.OpenFlows, a.tuples.n, len(a.tuples.free), len(a.tuples.chunks)*chunkSize)
+				st.OpenFlows, a.tuples.n, a.tuples.nfree, a.tuples.nvals)
 		}
 		if n := a.flows.inUse(); n != 0 {
 			t.Fatalf("after expiry: %d flow cores not given back", n)

@@ -249,13 +249,14 @@ func TestCloseUnmaps(t *testing.T) {
 	}
 }
 
-// TestFlowCoresGivenBack runs a wave of tuples, each reset and then used
+// TestFlowMemoryGivenBack runs a wave of tuples, each reset and then used
 // twice more, so that the reset incarnation leaves the tuple's history
 // while its TIME_WAIT queue entry still points at it; then lets every
 // TIME_WAIT pass. No flow may be recycled while a queue entry points at
-// it, and once the wave is over the flows' memory goes back to the system.
-func TestFlowCoresGivenBack(t *testing.T) {
-	const n = 3000 // tuples: over two chunks of cores
+// it, and once the wave is over the memory of the flows and the tuples
+// goes back to the system.
+func TestFlowMemoryGivenBack(t *testing.T) {
+	const n = 3*chunkSize - 100 // tuples: three chunks of them, over six of cores
 	var got int
 	a := New(Config{}, func(*Flow) { got++ })
 	defer a.Close()
@@ -275,7 +276,7 @@ func TestFlowCoresGivenBack(t *testing.T) {
 	for i := range ss {
 		ss[i].Frame = int64(i + 1)
 		a.Add(&ss[i])
-		if i%97 == 0 {
+		if i%1009 == 0 {
 			checkQueues(t, a)
 		}
 	}
@@ -285,6 +286,9 @@ func TestFlowCoresGivenBack(t *testing.T) {
 	}
 	if a.flows.inUse() < n {
 		t.Fatalf("%d flow cores in use after the wave, want at least %d", a.flows.inUse(), n)
+	}
+	if a.tuples.nvals < 3*chunkSize {
+		t.Fatalf("%d tuples mapped after the wave, want three chunks", a.tuples.nvals)
 	}
 	peak := a.mem.bytes
 	// The open incarnations (3 per tuple but the reset ones) idle out;
@@ -300,7 +304,11 @@ func TestFlowCoresGivenBack(t *testing.T) {
 	if u := a.flows.inUse(); u != 0 {
 		t.Errorf("%d flow cores still in use", u)
 	}
-	// One empty chunk may be kept as a spare.
+	// One empty chunk of each may be kept as a spare.
+	if tb := a.tuples; tb.nvals > chunkSize || tb.nfree != tb.nvals {
+		t.Errorf("after the wave %d tuples stay mapped, %d of them free; want at most one chunk's %d, all free",
+			tb.nvals, tb.nfree, chunkSize)
+	}
 	if kept := a.flows.nvals; kept > perSlab[core]() {
 		t.Errorf("after the wave %d flow cores stay mapped (%d chunks), want at most one chunk's %d; %d bytes mapped of %d at the peak",
 			kept, len(a.flows.slabs), perSlab[core](), a.mem.bytes, peak)

@@ -21,16 +21,30 @@ import (
 // chain.
 //
 // Tuples live in fixed-size chunks, so a *tuple stays valid for as long as
-// the tuple is in use, and freed tuples are reused.
+// the tuple is in use, and freed tuples are reused. Like the arenas (see
+// arena), the table hands out the lowest free tuple while most are free,
+// else one of the chunk that got one back last, and unmaps a chunk whose
+// tuples are all free unless it is the only such one: after a burst the
+// memory of its tuples goes back to the system.
 type table struct {
 	slots []slot // outside the Go heap, like the tuples
 	mask  uint32
 	n     int // tuples in the table
 	seed  [3]uint64
 
-	chunks [][]tuple // outside the Go heap (see offheap.go)
-	free   []uint32  // indexes of unused tuples
+	chunks []tchunk // by index: tuple i is in chunks[i>>chunkBits]
+	lo     int      // no chunk before chunks[lo] has a free tuple
+	hot    int      // the chunk given a tuple back last, or -1
+	empty  int      // mapped chunks whose tuples are all free
+	nfree  int      // free tuples in all chunks
+	nvals  int      // tuples in all mapped chunks
 	m      *mappings
+}
+
+// tchunk is a chunk of tuples and its free ones.
+type tchunk struct {
+	vals []tuple  // outside the Go heap (see offheap.go); nil when unmapped
+	free []uint16 // indexes in vals of the free tuples
 }
 
 // slot is one table entry: idx is the tuple index plus one (0: empty) and
@@ -49,6 +63,7 @@ const (
 func newTable(m *mappings) *table {
 	return &table{
 		m:     m,
+		hot:   -1,
 		slots: alloc[slot](m, minTableSize),
 		mask:  minTableSize - 1,
 		seed:  [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
@@ -73,7 +88,7 @@ func (t *table) hash(k *reassembly.Key) uint32 {
 
 // at returns the tuple with index i.
 func (t *table) at(i uint32) *tuple {
-	return &t.chunks[i>>chunkBits][i&(chunkSize-1)]
+	return &t.chunks[i>>chunkBits].vals[i&(chunkSize-1)]
 }
 
 // get returns the tuple of k, or nil.
@@ -117,17 +132,7 @@ func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
 	if (t.n+1)*2 > len(t.slots) {
 		t.grow()
 	}
-	var idx uint32
-	if n := len(t.free); n > 0 {
-		idx = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		idx = uint32(len(t.chunks)) << chunkBits
-		t.chunks = append(t.chunks, alloc[tuple](t.m, chunkSize))
-		for i := chunkSize - 1; i > 0; i-- {
-			t.free = append(t.free, idx+uint32(i))
-		}
-	}
+	idx := t.take()
 	tp := t.at(idx)
 	*tp = tuple{key: *k, tag: h, idx: idx, refs: inTable}
 	t.insert(slot{tag: h, idx: idx + 1})
@@ -191,13 +196,79 @@ func (t *table) unref(tp *tuple) {
 	}
 }
 
-// release makes tp available for reuse.
+// take returns the index of a free tuple, mapping a chunk if none is.
+func (t *table) take() uint32 {
+	c := t.hot
+	if c < 0 || len(t.chunks[c].free) == 0 || 2*t.nfree > t.nvals {
+		for t.lo < len(t.chunks) && len(t.chunks[t.lo].free) == 0 {
+			t.lo++
+		}
+		if t.lo == len(t.chunks) {
+			t.mapChunk()
+		}
+		c = t.lo
+	}
+	ch := &t.chunks[c]
+	n := len(ch.free) - 1
+	if n+1 == chunkSize {
+		t.empty--
+	}
+	i := ch.free[n]
+	ch.free = ch.free[:n]
+	t.nfree--
+	return uint32(c)<<chunkBits | uint32(i)
+}
+
+// mapChunk maps a chunk of free tuples at the lowest unmapped index and
+// points lo at it.
+func (t *table) mapChunk() {
+	c := 0
+	for c < len(t.chunks) && t.chunks[c].vals != nil {
+		c++
+	}
+	if c == len(t.chunks) {
+		t.chunks = append(t.chunks, tchunk{})
+	}
+	ch := &t.chunks[c]
+	ch.vals = alloc[tuple](t.m, chunkSize)
+	if ch.free == nil {
+		ch.free = make([]uint16, 0, chunkSize)
+	}
+	for i := chunkSize - 1; i >= 0; i-- {
+		ch.free = append(ch.free, uint16(i))
+	}
+	t.lo = min(t.lo, c)
+	t.empty++
+	t.nfree += chunkSize
+	t.nvals += chunkSize
+}
+
+// release makes tp available for reuse, and unmaps its chunk if that
+// leaves two with every tuple free.
 func (t *table) release(tp *tuple) {
 	if t.m.closing {
 		return // everything is unmapped next
 	}
-	*tp = tuple{idx: tp.idx}
-	t.free = append(t.free, tp.idx)
+	idx := tp.idx
+	*tp = tuple{idx: idx}
+	c := int(idx >> chunkBits)
+	ch := &t.chunks[c]
+	ch.free = append(ch.free, uint16(idx&(chunkSize-1)))
+	t.nfree++
+	t.lo = min(t.lo, c)
+	t.hot = c
+	if len(ch.free) < chunkSize {
+		return
+	}
+	if t.empty == 0 {
+		t.empty++
+		return
+	}
+	free(t.m, ch.vals)
+	ch.vals, ch.free = nil, ch.free[:0]
+	t.nfree -= chunkSize
+	t.nvals -= chunkSize
+	t.hot = -1
 }
 
 // each calls fn for every tuple in the table.
