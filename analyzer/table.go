@@ -150,9 +150,12 @@ func (t *table) insert(s slot) {
 }
 
 // grow doubles the slots.
-func (t *table) grow() {
+func (t *table) grow() { t.resize(2 * len(t.slots)) }
+
+// resize moves the entries to n slots, a power of two.
+func (t *table) resize(n int) {
 	old := t.slots
-	t.slots = alloc[slot](t.m, 2*len(old))
+	t.slots = alloc[slot](t.m, n)
 	t.mask = uint32(len(t.slots) - 1)
 	for _, s := range old {
 		if s.idx != 0 {
@@ -181,6 +184,10 @@ func (t *table) remove(tp *tuple) {
 	}
 	t.slots[i] = slot{}
 	t.n--
+	if len(t.slots) > minTableSize && t.n*8 < len(t.slots) && !t.m.closing {
+		// After a burst: half the slots, still at most a quarter full.
+		t.resize(len(t.slots) / 2)
+	}
 	tp.refs &^= inTable
 	if tp.refs == 0 {
 		t.release(tp)

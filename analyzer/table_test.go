@@ -63,6 +63,51 @@ func TestTable(t *testing.T) {
 	}
 }
 
+// TestTableShrinks fills the table in waves and drains it, checking it
+// against a Go map: the slots grow with the tuples and shrink back after
+// each wave, and every lookup still finds what is there.
+func TestTableShrinks(t *testing.T) {
+	m := &mappings{}
+	defer m.release()
+	tab := newTable(m)
+	model := map[reassembly.Key]*tuple{}
+	key := func(n int) reassembly.Key {
+		return reassembly.Key{
+			Lo: reassembly.AddrPort{Addr: reassembly.AddrFrom4([4]byte{198, 18, byte(n >> 16), byte(n >> 8)}), Port: uint16(n)},
+			Hi: reassembly.AddrPort{Addr: reassembly.AddrFrom4([4]byte{198, 19, 1, 1}), Port: 443},
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for wave, size := range []int{30000, 5000, 60000} {
+		for i := range size {
+			k := key(wave<<20 | i)
+			model[k] = tab.add(&k)
+		}
+		if want := 4 * size; len(tab.slots) < 2*size || len(tab.slots) > want {
+			t.Fatalf("wave %d: %d slots for %d tuples", wave, len(tab.slots), size)
+		}
+		keys := make([]reassembly.Key, 0, len(model))
+		for k := range model {
+			keys = append(keys, k)
+		}
+		rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+		for i, k := range keys {
+			tab.remove(model[k])
+			delete(model, k)
+			if i%997 == 0 {
+				for k2, tp := range model {
+					if got := tab.get(&k2); got != tp {
+						t.Fatalf("wave %d, %d removed: get = %p, want %p", wave, i+1, got, tp)
+					}
+				}
+			}
+		}
+		if len(tab.slots) != minTableSize || tab.n != 0 {
+			t.Errorf("wave %d drained: %d slots, %d tuples; want %d slots", wave, len(tab.slots), tab.n, minTableSize)
+		}
+	}
+}
+
 // TestTableTupleReuse checks that a removed tuple still referred to by a
 // flow is not handed out again until the last reference is dropped.
 func TestTableTupleReuse(t *testing.T) {
