@@ -174,9 +174,8 @@ func (a *Analyzer) open() {
 	m := a.mem
 	a.tuples = newTable(m)
 	a.pks, a.pkFree = []string{""}, nil
-	a.flows, a.dets, a.evMores, a.tails = arena[core]{m: m}, arena[detail]{m: m}, arena[evMore]{m: m}, arena[tailRing]{m: m}
-	a.rares = arena[rareEvidence]{m: m}
-	a.qchunks = arena[qchunk]{m: m}
+	a.flows, a.dets, a.evMores, a.tails = newArena[core](m), newArena[detail](m), newArena[evMore](m), newArena[tailRing](m)
+	a.rares, a.qchunks = newArena[rareEvidence](m), newArena[qchunk](m)
 	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
 }
 

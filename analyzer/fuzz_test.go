@@ -82,9 +82,9 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 		a.Advance(at + int64(2*time.Hour))
 		a.Expire(0)
 		a.Advance(at + int64(4*time.Hour))
-		if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || a.tuples.nfree != a.tuples.nvals {
+		if st := a.Stats(); st.OpenFlows != 0 || a.tuples.n != 0 || a.tuples.tuples.nfree != a.tuples.tuples.nvals {
 			t.Fatalf("after expiry: %d open flows, %d tuples in the table, %d of %d free",
-				st.OpenFlows, a.tuples.n, a.tuples.nfree, a.tuples.nvals)
+				st.OpenFlows, a.tuples.n, a.tuples.tuples.nfree, a.tuples.tuples.nvals)
 		}
 		if n := a.flows.inUse(); n != 0 {
 			t.Fatalf("after expiry: %d flow cores not given back", n)
@@ -103,9 +103,9 @@ func fuzzAnalyze(t *testing.T, data []byte, reuse bool) []*Flow {
 func checkQueues(t *testing.T, a *Analyzer) {
 	t.Helper()
 	free := map[*core]bool{}
-	for _, s := range a.flows.slabs {
-		for _, i := range s.free {
-			free[&s.vals[i]] = true
+	for _, ch := range a.flows.chunks {
+		for _, i := range ch.free {
+			free[&ch.vals[i]] = true
 		}
 	}
 	refs := map[*core]int{}

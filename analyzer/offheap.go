@@ -75,87 +75,151 @@ func (m *mappings) watch(owner *Analyzer) {
 	runtime.AddCleanup(owner, func(m *mappings) { m.release() }, m)
 }
 
-// arena hands out values of type T from chunks outside the Go heap, and
-// takes them back for reuse. A value handed out is zeroed the first time;
-// a reused one is as it was given back.
+// pool hands out values of type T from chunks outside the Go heap, named
+// by chunk number and index, and takes them back for reuse. A value handed
+// out is zeroed the first time; a reused one is as it was given back. The
+// arenas and the tuple table are pools.
 //
 // A burst of flows (a second of many closes, each flow keeping its detail
 // through its settle window) needs many values for a short while. So that
-// their memory does not stay for the rest of the run, an arena unmaps a
+// their memory does not stay for the rest of the run, a pool unmaps a
 // chunk whose values are all free, unless it is the only empty one (so
 // that a load hovering at a chunk boundary does not map and unmap it over
 // and over). While more than half of its values are free, it hands out
-// the free value of the chunk at the lowest address first, so that the
-// values in use gather in the low chunks and the high ones empty; else it
-// hands out a value of the chunk that was given one back last, which the
-// cache likely still holds. A reused value may also come from a fresh
-// chunk, zeroed.
-type arena[T any] struct {
-	m     *mappings
-	slabs []*slab[T] // by address
-	lo    int        // no slab before slabs[lo] has a free value
-	empty int        // slabs whose values are all free
-	hot   *slab[T]   // the slab given a value back last, or nil
-	nfree int        // free values in all slabs
-	nvals int        // values in all slabs
+// the free value of the lowest-numbered chunk first, so that the values in
+// use gather in the low chunks and the high ones empty; else it hands out
+// a value of the chunk that was given one back last, which the cache
+// likely still holds. A new chunk takes the lowest free number. A reused
+// value may also come from a fresh chunk, zeroed.
+type pool[T any] struct {
+	m      *mappings
+	chunks []chunk[T] // by number; an unmapped chunk's vals are nil
+	lo     int        // no chunk before chunks[lo] has a free value
+	hot    int        // the chunk given a value back last, plus one; 0 if none
+	empty  int        // mapped chunks whose values are all free
+	nfree  int        // free values in all chunks
+	nvals  int        // values in all mapped chunks
 }
 
-// slab is one chunk of an arena and its free values, by index: 2 bytes
-// each on the heap, not a pointer's 8.
-type slab[T any] struct {
-	vals      []T
-	base, end uintptr // the chunk's address range
-	free      []uint16
+// chunk is one chunk of a pool and its free values, by index: 2 bytes
+// each on the heap, without pointers for the collector to scan.
+type chunk[T any] struct {
+	vals []T
+	free []uint16
 }
 
-// slabBytes is about how large a chunk of an arena is.
+// slabBytes is about how large a chunk of a pool is.
 const slabBytes = 256 << 10
 
 // perSlab is how many values of type T a chunk holds: at most 65,536, so
-// that a slab's free list can name them in 16 bits.
+// that a chunk's free list can name them in 16 bits.
 func perSlab[T any]() int {
 	var zero T
 	return min(1<<16, max(1, slabBytes/int(unsafe.Sizeof(zero))))
 }
 
-// get returns a free value: one of the chunk given one back last, or of
-// the lowest chunk that has one (see arena).
-func (ar *arena[T]) get() *T {
-	s := ar.hot
-	if s == nil || len(s.free) == 0 || 2*ar.nfree > ar.nvals {
-		for ar.lo < len(ar.slabs) && len(ar.slabs[ar.lo].free) == 0 {
-			ar.lo++
+// take returns a free value's chunk and index: one of the chunk given one
+// back last, or of the lowest chunk that has one (see pool). mapped says
+// that the chunk was mapped for it.
+func (p *pool[T]) take() (c, i int, mapped bool) {
+	c = p.hot - 1
+	if c < 0 || len(p.chunks[c].free) == 0 || 2*p.nfree > p.nvals {
+		for p.lo < len(p.chunks) && len(p.chunks[p.lo].free) == 0 {
+			p.lo++
 		}
-		if ar.lo == len(ar.slabs) {
-			ar.grow()
+		if p.lo == len(p.chunks) {
+			p.grow()
+			mapped = true
 		}
-		s = ar.slabs[ar.lo]
+		c = p.lo
 	}
-	ar.nfree--
-	n := len(s.free) - 1
-	if n+1 == len(s.vals) {
-		ar.empty--
+	ch := &p.chunks[c]
+	n := len(ch.free) - 1
+	if n+1 == len(ch.vals) {
+		p.empty--
 	}
-	p := &s.vals[s.free[n]]
-	s.free = s.free[:n]
-	return p
+	i = int(ch.free[n])
+	ch.free = ch.free[:n]
+	p.nfree--
+	return c, i, mapped
 }
 
-// grow maps a new chunk, when every chunk is in use, and points lo at it.
-func (ar *arena[T]) grow() {
-	vals := alloc[T](ar.m, perSlab[T]())
-	s := &slab[T]{vals: vals, free: make([]uint16, 0, len(vals))}
-	s.base = uintptr(unsafe.Pointer(unsafe.SliceData(vals)))
-	s.end = s.base + uintptr(len(vals))*unsafe.Sizeof(vals[0])
-	for i := len(vals) - 1; i >= 0; i-- {
-		s.free = append(s.free, uint16(i))
+// grow maps a chunk under the lowest free number and points lo at it.
+func (p *pool[T]) grow() {
+	c := 0
+	for c < len(p.chunks) && p.chunks[c].vals != nil {
+		c++
 	}
-	i, _ := slices.BinarySearchFunc(ar.slabs, s.base, func(x *slab[T], b uintptr) int { return cmp.Compare(x.base, b) })
-	ar.slabs = slices.Insert(ar.slabs, i, s)
-	ar.lo = i
-	ar.empty++
-	ar.nfree += len(vals)
-	ar.nvals += len(vals)
+	if c == len(p.chunks) {
+		p.chunks = append(p.chunks, chunk[T]{})
+	}
+	ch := &p.chunks[c]
+	ch.vals = alloc[T](p.m, perSlab[T]())
+	if ch.free == nil {
+		ch.free = make([]uint16, 0, len(ch.vals))
+	}
+	for i := len(ch.vals) - 1; i >= 0; i-- {
+		ch.free = append(ch.free, uint16(i))
+	}
+	p.lo = min(p.lo, c)
+	p.empty++
+	p.nfree += len(ch.vals)
+	p.nvals += len(ch.vals)
+}
+
+// give takes value i of chunk c back, and unmaps the chunk if that leaves
+// two whose values are all free; unmapped says it did.
+func (p *pool[T]) give(c, i int) (unmapped bool) {
+	ch := &p.chunks[c]
+	ch.free = append(ch.free, uint16(i))
+	p.nfree++
+	p.lo = min(p.lo, c)
+	p.hot = c + 1
+	if len(ch.free) < len(ch.vals) {
+		return false
+	}
+	if p.empty == 0 {
+		p.empty++
+		return false
+	}
+	p.nfree -= len(ch.vals)
+	p.nvals -= len(ch.vals)
+	free(p.m, ch.vals)
+	ch.vals, ch.free = nil, ch.free[:0]
+	p.hot = 0
+	return true
+}
+
+// inUse returns how many values the pool has handed out.
+func (p *pool[T]) inUse() int { return p.nvals - p.nfree }
+
+// arena is a pool whose values are handed out and taken back by pointer.
+type arena[T any] struct {
+	pool[T]
+	byAddr []chunkAt // the mapped chunks, by address
+}
+
+// newArena returns an empty arena that maps its chunks through m.
+func newArena[T any](m *mappings) arena[T] { return arena[T]{pool: pool[T]{m: m}} }
+
+// chunkAt is where a mapped chunk of an arena lies, to find the chunk of a
+// value given back.
+type chunkAt struct {
+	base, end uintptr
+	c         int
+}
+
+// get returns a free value (see pool.take).
+func (ar *arena[T]) get() *T {
+	c, i, mapped := ar.take()
+	vals := ar.chunks[c].vals
+	if mapped {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(vals)))
+		at := chunkAt{base: base, end: base + uintptr(len(vals))*unsafe.Sizeof(vals[0]), c: c}
+		k, _ := slices.BinarySearchFunc(ar.byAddr, base, func(x chunkAt, b uintptr) int { return cmp.Compare(x.base, b) })
+		ar.byAddr = slices.Insert(ar.byAddr, k, at)
+	}
+	return &vals[i]
 }
 
 // put gives p back for reuse (unless the analyzer is closing).
@@ -164,41 +228,16 @@ func (ar *arena[T]) put(p *T) {
 		return
 	}
 	a := uintptr(unsafe.Pointer(p))
-	i, j := 0, len(ar.slabs) // the first slab that ends after p is in [i, j]
+	i, j := 0, len(ar.byAddr) // the first chunk that ends after p is in [i, j]
 	for i < j {
-		if h := int(uint(i+j) >> 1); ar.slabs[h].end > a {
+		if h := int(uint(i+j) >> 1); ar.byAddr[h].end > a {
 			j = h
 		} else {
 			i = h + 1
 		}
 	}
-	s := ar.slabs[i]
-	s.free = append(s.free, uint16((a-s.base)/unsafe.Sizeof(*p)))
-	ar.lo = min(ar.lo, i)
-	ar.hot = s
-	ar.nfree++
-	if len(s.free) < len(s.vals) {
-		return
+	at := ar.byAddr[i]
+	if ar.give(at.c, int((a-at.base)/unsafe.Sizeof(*p))) {
+		ar.byAddr = slices.Delete(ar.byAddr, i, i+1)
 	}
-	if ar.empty == 0 {
-		ar.empty++
-		return
-	}
-	ar.slabs = slices.Delete(ar.slabs, i, i+1)
-	if ar.lo > i {
-		ar.lo--
-	}
-	ar.hot = nil
-	ar.nfree -= len(s.vals)
-	ar.nvals -= len(s.vals)
-	free(ar.m, s.vals)
-}
-
-// inUse returns how many values the arena has handed out.
-func (ar *arena[T]) inUse() int {
-	n := 0
-	for _, s := range ar.slabs {
-		n += len(s.vals) - len(s.free)
-	}
-	return n
 }

@@ -69,7 +69,7 @@ func TestOffHeapTypes(t *testing.T) {
 func TestFifo(t *testing.T) {
 	m := &mappings{}
 	defer m.release()
-	ar := &arena[qchunk]{m: m}
+	ar := new(newArena[qchunk](m))
 	q := fifo{ar: ar}
 	var want []int64
 	next := int64(0)
@@ -116,8 +116,9 @@ func TestFifo(t *testing.T) {
 
 // TestArenaGivesBack checks that an arena unmaps the chunks a burst needed
 // once their values are free again, keeping one spare, that it hands out
-// the lowest free value first while most are free, and that it never
-// hands out a value twice.
+// a value of the lowest-numbered chunk with one first while most are
+// free, that it finds the chunk of every value given back, and that it
+// never hands out a value twice.
 func TestArenaGivesBack(t *testing.T) {
 	type val struct {
 		n int
@@ -126,7 +127,7 @@ func TestArenaGivesBack(t *testing.T) {
 	per := perSlab[val]()
 	slab := int64(per) * int64(unsafe.Sizeof(val{}))
 	m := &mappings{}
-	ar := &arena[val]{m: m}
+	ar := new(newArena[val](m))
 	held := map[*val]bool{}
 	get := func(n int) *val {
 		p := ar.get()
@@ -141,19 +142,32 @@ func TestArenaGivesBack(t *testing.T) {
 		delete(held, p)
 		ar.put(p)
 	}
+	// chunkOf returns the number of the chunk that holds p.
+	chunkOf := func(p *val) int {
+		a := uintptr(unsafe.Pointer(p))
+		for c, ch := range ar.chunks {
+			base := uintptr(unsafe.Pointer(unsafe.SliceData(ch.vals)))
+			if len(ch.vals) > 0 && a >= base && a < base+uintptr(slab) {
+				return c
+			}
+		}
+		t.Fatalf("value %p is in no chunk", p)
+		return -1
+	}
 	all := make([]*val, 0, 5*per+3)
 	for i := range cap(all) { // a burst over six chunks
 		all = append(all, get(i))
 	}
-	if m.bytes < 6*slab {
-		t.Fatalf("%d bytes mapped for a burst of six chunks", m.bytes)
+	if m.bytes < 6*slab || len(ar.byAddr) != 6 {
+		t.Fatalf("%d bytes mapped, %d chunks by address, for a burst of six chunks", m.bytes, len(ar.byAddr))
 	}
 	// Keep half of the first chunk's values; give the rest back.
 	for _, p := range all[per/2:] {
 		put(p)
 	}
-	if m.bytes != 2*slab {
-		t.Errorf("%d bytes mapped after the burst, want %d: the chunk in use and one spare", m.bytes, 2*slab)
+	if m.bytes != 2*slab || len(ar.byAddr) != 2 {
+		t.Errorf("%d bytes mapped, %d chunks by address, after the burst; want %d bytes: the chunk in use and one spare",
+			m.bytes, len(ar.byAddr), 2*slab)
 	}
 	for i, p := range all[:per/2] {
 		if p.n != i {
@@ -167,15 +181,14 @@ func TestArenaGivesBack(t *testing.T) {
 	}
 	for i := range per / 8 {
 		p := get(-i)
-		a := uintptr(unsafe.Pointer(p))
-		for _, s := range ar.slabs {
-			if len(s.free) > 0 && s.end <= a {
-				t.Fatalf("handed out %#x while the chunk at %#x has a free value", a, s.base)
+		for c := range chunkOf(p) {
+			if len(ar.chunks[c].free) > 0 {
+				t.Fatalf("handed out a value of chunk %d while chunk %d has a free one", chunkOf(p), c)
 			}
 		}
 	}
 	// Random gets and puts, in waves: while most values are free, the
-	// lowest free value is the next one handed out.
+	// lowest chunk with a free value hands out the next one.
 	rng := rand.New(rand.NewPCG(1, 2))
 	var live []*val
 	for p := range held {
@@ -189,24 +202,61 @@ func TestArenaGivesBack(t *testing.T) {
 			live = live[:len(live)-1]
 			continue
 		}
-		var low uintptr
-		for _, s := range ar.slabs {
-			if 2*ar.nfree <= ar.nvals {
-				break // not most
-			}
-			if len(s.free) > 0 {
-				low = s.base
-				break
+		low := -1
+		if 2*ar.nfree > ar.nvals {
+			for c, ch := range ar.chunks {
+				if len(ch.free) > 0 {
+					low = c
+					break
+				}
 			}
 		}
 		p := get(i)
 		live = append(live, p)
-		if a := uintptr(unsafe.Pointer(p)); low != 0 && (a < low || a >= low+uintptr(slab)) {
-			t.Fatalf("op %d handed out %#x while the chunk at %#x has a free value", i, a, low)
+		if c := chunkOf(p); low >= 0 && c != low {
+			t.Fatalf("op %d handed out a value of chunk %d while chunk %d has a free one", i, c, low)
 		}
 	}
 	if got := ar.inUse(); got != len(held) {
 		t.Errorf("%d values in use, want %d", got, len(held))
+	}
+	mapped := 0
+	for _, ch := range ar.chunks {
+		if ch.vals != nil {
+			mapped++
+		}
+	}
+	if len(ar.byAddr) != mapped {
+		t.Errorf("%d chunks by address, %d mapped", len(ar.byAddr), mapped)
+	}
+	// Two full chunks, then most values free, the last one given back in
+	// the higher chunk: the next comes from the lower one all the same.
+	for p := range held {
+		put(p)
+	}
+	byChunk := map[int][]*val{}
+	for i := range 2 * per {
+		p := get(i)
+		byChunk[chunkOf(p)] = append(byChunk[chunkOf(p)], p)
+	}
+	if len(byChunk) != 2 {
+		t.Fatalf("two chunks' worth of values in %d chunks", len(byChunk))
+	}
+	lo, hi := -1, -1
+	for c := range byChunk {
+		if lo < 0 || c < lo {
+			lo = c
+		}
+		hi = max(hi, c)
+	}
+	for _, p := range byChunk[lo][1:] {
+		put(p)
+	}
+	for _, p := range byChunk[hi][per/4:] {
+		put(p)
+	}
+	if c := chunkOf(get(-1)); c != lo {
+		t.Errorf("most values free: handed out a value of chunk %d, the one given a value back last, not of chunk %d", c, lo)
 	}
 	m.release()
 }
@@ -287,8 +337,8 @@ func TestFlowMemoryGivenBack(t *testing.T) {
 	if a.flows.inUse() < n {
 		t.Fatalf("%d flow cores in use after the wave, want at least %d", a.flows.inUse(), n)
 	}
-	if a.tuples.nvals < 3*chunkSize {
-		t.Fatalf("%d tuples mapped after the wave, want three chunks", a.tuples.nvals)
+	if a.tuples.tuples.nvals < 3*chunkSize {
+		t.Fatalf("%d tuples mapped after the wave, want three chunks", a.tuples.tuples.nvals)
 	}
 	peak := a.mem.bytes
 	// The open incarnations (3 per tuple but the reset ones) idle out;
@@ -305,13 +355,13 @@ func TestFlowMemoryGivenBack(t *testing.T) {
 		t.Errorf("%d flow cores still in use", u)
 	}
 	// One empty chunk of each may be kept as a spare.
-	if tb := a.tuples; tb.nvals > chunkSize || tb.nfree != tb.nvals {
+	if tb := a.tuples.tuples; tb.nvals > chunkSize || tb.nfree != tb.nvals {
 		t.Errorf("after the wave %d tuples stay mapped, %d of them free; want at most one chunk's %d, all free",
 			tb.nvals, tb.nfree, chunkSize)
 	}
 	if kept := a.flows.nvals; kept > perSlab[core]() {
 		t.Errorf("after the wave %d flow cores stay mapped (%d chunks), want at most one chunk's %d; %d bytes mapped of %d at the peak",
-			kept, len(a.flows.slabs), perSlab[core](), a.mem.bytes, peak)
+			kept, len(a.flows.byAddr), perSlab[core](), a.mem.bytes, peak)
 	}
 }
 
@@ -321,7 +371,7 @@ func TestFlowMemoryGivenBack(t *testing.T) {
 func TestArenaSmallValues(t *testing.T) {
 	m := &mappings{}
 	defer m.release()
-	ar := &arena[uint16]{m: m}
+	ar := new(newArena[uint16](m))
 	per := perSlab[uint16]()
 	if per != 1<<16 {
 		t.Fatalf("perSlab[uint16] = %d, want %d", per, 1<<16)

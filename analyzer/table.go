@@ -20,31 +20,18 @@ import (
 // a fixed hash would let a crafted one pile all its flows into one probe
 // chain.
 //
-// Tuples live in fixed-size chunks, so a *tuple stays valid for as long as
-// the tuple is in use, and freed tuples are reused. Like the arenas (see
-// arena), the table hands out the lowest free tuple while most are free,
-// else one of the chunk that got one back last, and unmaps a chunk whose
-// tuples are all free unless it is the only such one: after a burst the
-// memory of its tuples goes back to the system.
+// Tuples live in the chunks of a pool (see pool), so a *tuple stays valid
+// for as long as the tuple is in use, freed tuples are reused, and after
+// a burst the memory of its tuples goes back to the system. A tuple's
+// index is its chunk's number and its place in the chunk.
 type table struct {
 	slots []slot // outside the Go heap, like the tuples
 	mask  uint32
 	n     int // tuples in the table
 	seed  [3]uint64
 
-	chunks []tchunk // by index: tuple i is in chunks[i>>chunkBits]
-	lo     int      // no chunk before chunks[lo] has a free tuple
-	hot    int      // the chunk given a tuple back last, or -1
-	empty  int      // mapped chunks whose tuples are all free
-	nfree  int      // free tuples in all chunks
-	nvals  int      // tuples in all mapped chunks
+	tuples pool[tuple]
 	m      *mappings
-}
-
-// tchunk is a chunk of tuples and its free ones.
-type tchunk struct {
-	vals []tuple  // outside the Go heap (see offheap.go); nil when unmapped
-	free []uint16 // indexes in vals of the free tuples
 }
 
 // slot is one table entry: idx is the tuple index plus one (0: empty) and
@@ -55,18 +42,18 @@ type slot struct {
 }
 
 const (
-	chunkBits    = 12
+	chunkBits    = 12 // a chunk of tuples holds perSlab[tuple]() of them (TestTableChunk)
 	chunkSize    = 1 << chunkBits
 	minTableSize = 1 << 10
 )
 
 func newTable(m *mappings) *table {
 	return &table{
-		m:     m,
-		hot:   -1,
-		slots: alloc[slot](m, minTableSize),
-		mask:  minTableSize - 1,
-		seed:  [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
+		m:      m,
+		tuples: pool[tuple]{m: m},
+		slots:  alloc[slot](m, minTableSize),
+		mask:   minTableSize - 1,
+		seed:   [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
 	}
 }
 
@@ -88,7 +75,7 @@ func (t *table) hash(k *reassembly.Key) uint32 {
 
 // at returns the tuple with index i.
 func (t *table) at(i uint32) *tuple {
-	return &t.chunks[i>>chunkBits].vals[i&(chunkSize-1)]
+	return &t.tuples.chunks[i>>chunkBits].vals[i&(chunkSize-1)]
 }
 
 // get returns the tuple of k, or nil.
@@ -132,7 +119,8 @@ func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
 	if (t.n+1)*2 > len(t.slots) {
 		t.grow()
 	}
-	idx := t.take()
+	c, i, _ := t.tuples.take()
+	idx := uint32(c)<<chunkBits | uint32(i)
 	tp := t.at(idx)
 	*tp = tuple{key: *k, tag: h, idx: idx, refs: inTable}
 	t.insert(slot{tag: h, idx: idx + 1})
@@ -203,79 +191,14 @@ func (t *table) unref(tp *tuple) {
 	}
 }
 
-// take returns the index of a free tuple, mapping a chunk if none is.
-func (t *table) take() uint32 {
-	c := t.hot
-	if c < 0 || len(t.chunks[c].free) == 0 || 2*t.nfree > t.nvals {
-		for t.lo < len(t.chunks) && len(t.chunks[t.lo].free) == 0 {
-			t.lo++
-		}
-		if t.lo == len(t.chunks) {
-			t.mapChunk()
-		}
-		c = t.lo
-	}
-	ch := &t.chunks[c]
-	n := len(ch.free) - 1
-	if n+1 == chunkSize {
-		t.empty--
-	}
-	i := ch.free[n]
-	ch.free = ch.free[:n]
-	t.nfree--
-	return uint32(c)<<chunkBits | uint32(i)
-}
-
-// mapChunk maps a chunk of free tuples at the lowest unmapped index and
-// points lo at it.
-func (t *table) mapChunk() {
-	c := 0
-	for c < len(t.chunks) && t.chunks[c].vals != nil {
-		c++
-	}
-	if c == len(t.chunks) {
-		t.chunks = append(t.chunks, tchunk{})
-	}
-	ch := &t.chunks[c]
-	ch.vals = alloc[tuple](t.m, chunkSize)
-	if ch.free == nil {
-		ch.free = make([]uint16, 0, chunkSize)
-	}
-	for i := chunkSize - 1; i >= 0; i-- {
-		ch.free = append(ch.free, uint16(i))
-	}
-	t.lo = min(t.lo, c)
-	t.empty++
-	t.nfree += chunkSize
-	t.nvals += chunkSize
-}
-
-// release makes tp available for reuse, and unmaps its chunk if that
-// leaves two with every tuple free.
+// release makes tp available for reuse.
 func (t *table) release(tp *tuple) {
 	if t.m.closing {
 		return // everything is unmapped next
 	}
 	idx := tp.idx
 	*tp = tuple{idx: idx}
-	c := int(idx >> chunkBits)
-	ch := &t.chunks[c]
-	ch.free = append(ch.free, uint16(idx&(chunkSize-1)))
-	t.nfree++
-	t.lo = min(t.lo, c)
-	t.hot = c
-	if len(ch.free) < chunkSize {
-		return
-	}
-	if t.empty == 0 {
-		t.empty++
-		return
-	}
-	free(t.m, ch.vals)
-	ch.vals, ch.free = nil, ch.free[:0]
-	t.nfree -= chunkSize
-	t.nvals -= chunkSize
-	t.hot = -1
+	t.tuples.give(int(idx>>chunkBits), int(idx&(chunkSize-1)))
 }
 
 // each calls fn for every tuple in the table.

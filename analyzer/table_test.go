@@ -63,6 +63,14 @@ func TestTable(t *testing.T) {
 	}
 }
 
+// TestTableChunk checks that a tuple's index splits into its chunk's number
+// and its place in the chunk as the table's constants say.
+func TestTableChunk(t *testing.T) {
+	if got := perSlab[tuple](); got != chunkSize {
+		t.Fatalf("a chunk holds %d tuples, want chunkSize %d", got, chunkSize)
+	}
+}
+
 // TestTableShrinks fills the table in waves and drains it, checking it
 // against a Go map: the slots grow with the tuples and shrink back after
 // each wave, and every lookup still finds what is there.
@@ -193,7 +201,7 @@ func checkTuplesFreed(t *testing.T, ss []reassembly.Segment, end int64, want int
 	if a.tuples.n != 0 {
 		t.Errorf("%d tuples still in the table", a.tuples.n)
 	}
-	if tb := a.tuples; tb.nfree != tb.nvals {
+	if tb := a.tuples.tuples; tb.nfree != tb.nvals {
 		t.Errorf("%d of %d tuples free: the rest leaked", tb.nfree, tb.nvals)
 	}
 }
