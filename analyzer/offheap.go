@@ -15,9 +15,8 @@ import (
 // are therefore kept outside the Go heap, in chunks mapped from the
 // operating system (see mapChunk), and recycled through free lists: their
 // memory follows the open flows, as the memory target asks, and costs the
-// collector nothing. Details and queue chunks go back to the system once a
-// burst that needed them has passed (see arena); cores and tuples stay at
-// the peak of open flows.
+// collector nothing: what a burst needed goes back to the system once it
+// has passed (see pool), and the table's slots shrink (see table.remove).
 //
 // What lives there must hold no pointer into the Go heap, which the
 // collector could not see: cores, details and tuples point only at each
