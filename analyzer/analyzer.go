@@ -384,9 +384,8 @@ func (a *Analyzer) newFlow(t *tuple, s *reassembly.Segment, src reassembly.AddrP
 			if prev.st[side] == StateTimeWait && prev.twStart[side] != 0 &&
 				s.At-prev.twStart[side] < int64(a.cfg.TimeWait) {
 				f.flags.Set(FlagReuseInTimeWait)
-				f.rareW().reusedAfter = s.At - prev.twStart[side]
-				f.rareW().reusedFrom = side
-				f.rareW().reusedHolder = prev.endpoint(side)
+				x := f.rareW()
+				x.reusedAfter, x.reusedFrom, x.reusedHolder = s.At-prev.twStart[side], side, prev.endpoint(side)
 			}
 		}
 	}

@@ -209,6 +209,7 @@ func (f *flow) coreInto(out *Flow) {
 
 // resultInto computes the flow's verdict into out.
 func (f *flow) resultInto(out *Flow) {
+	x := f.d.rare()
 	class, closer := f.classify()
 	f.coreInto(out)
 	out.Class, out.ActiveCloser = class, closer
@@ -231,12 +232,12 @@ func (f *flow) resultInto(out *Flow) {
 	if f.d.rst.ok && (class == ClassRSTAbort || class == ClassRSTAfterClose || class == ClassRefused || class == ClassLateDuplicate) {
 		out.Reset = f.resetInfo(class, false)
 	}
-	if f.d.rare().oldSeg.ok {
+	if x.oldSeg.ok {
 		ld := f.a.reuse().lateDup()
-		ld.Frame, ld.FromIncarnation, ld.Answer = f.d.rare().oldSeg.ref(), f.d.rare().oldInc, f.answerText()
-		if f.d.rare().answer.ok {
+		ld.Frame, ld.FromIncarnation, ld.Answer = x.oldSeg.ref(), x.oldInc, f.answerText()
+		if x.answer.ok {
 			ld.AnswerFrame = f.a.reuse().answerFrame()
-			*ld.AnswerFrame = f.d.rare().answer.ref()
+			*ld.AnswerFrame = x.answer.ref()
 		}
 		out.LateDuplicate = ld
 	}
@@ -274,18 +275,18 @@ func (f *flow) resultInto(out *Flow) {
 		}
 	}
 	if side, ok := f.retransmittedFIN(); ok {
-		put("retransmitted_fin", f.d.rare().finRetx[side])
+		put("retransmitted_fin", x.finRetx[side])
 	} else {
-		put("retransmitted_fin", f.d.rare().finRetx[Client])
-		put("retransmitted_fin", f.d.rare().finRetx[Server])
+		put("retransmitted_fin", x.finRetx[Client])
+		put("retransmitted_fin", x.finRetx[Server])
 	}
 	put("rst", f.d.rst)
-	if f.d.rare().oldViaDSACK {
-		put("dsack", f.d.rare().oldSeg)
+	if x.oldViaDSACK {
+		put("dsack", x.oldSeg)
 	} else {
-		put("old_segment", f.d.rare().oldSeg)
+		put("old_segment", x.oldSeg)
 	}
-	put("answer", f.d.rare().answer)
+	put("answer", x.answer)
 
 	out.Verdict = f.verdict(out)
 	out.Events = f.events()
@@ -294,11 +295,12 @@ func (f *flow) resultInto(out *Flow) {
 }
 
 func (f *flow) answerText() string {
+	x := f.d.rare()
 	switch {
-	case f.d.rare().oldViaDSACK:
+	case x.oldViaDSACK:
 		return "D-SACK"
-	case f.d.rare().answerKind != answerNone:
-		return answerText[f.d.rare().answerKind]
+	case x.answerKind != answerNone:
+		return answerText[x.answerKind]
 	}
 	return "no answer (dropped)"
 }
@@ -400,6 +402,7 @@ func (f *flow) resetInfo(class Class, explain bool) *ResetInfo {
 
 // verdict writes the one-sentence explanation, citing frame numbers.
 func (f *flow) verdict(out *Flow) string {
+	x := f.d.rare()
 	fn := f.a.cfg.FrameName
 	b := f.a.vbuf[:0]
 	defer func() { f.a.vbuf = b[:0] }()
@@ -407,27 +410,27 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLateDuplicate:
 		kind := "segment"
 		switch {
-		case f.d.rare().oldViaDSACK:
+		case x.oldViaDSACK:
 			kind = "segment"
-		case f.d.rare().oldFlags&reassembly.FlagRST != 0:
+		case x.oldFlags&reassembly.FlagRST != 0:
 			kind = "RST"
-		case f.d.rare().oldFlags&reassembly.FlagFIN != 0:
+		case x.oldFlags&reassembly.FlagFIN != 0:
 			kind = "FIN"
-		case f.d.rare().oldSeg.len > 0:
-			kind = fmt.Sprintf("data segment (%d bytes)", f.d.rare().oldSeg.len)
+		case x.oldSeg.len > 0:
+			kind = fmt.Sprintf("data segment (%d bytes)", x.oldSeg.len)
 		}
-		if f.d.rare().oldViaDSACK {
+		if x.oldViaDSACK {
 			b = fmt.Appendf(b, "The %s's D-SACK block at frame %s reports a duplicate %s from incarnation %d that reached it during incarnation %d without being captured",
-				f.d.rare().oldFrom.Other(), fn(f.d.rare().oldSeg.ref()), kind, f.d.rare().oldInc, f.inc)
+				x.oldFrom.Other(), fn(x.oldSeg.ref()), kind, x.oldInc, f.inc)
 		} else {
 			b = fmt.Appendf(b, "Frame %s is a %s of incarnation %d (its sequence space%s) that reached this incarnation %d; the %s answered with %s",
-				fn(f.d.rare().oldSeg.ref()), kind, f.d.rare().oldInc, f.tsClause(), f.inc, f.d.rare().oldFrom.Other(), f.answerText())
-			if f.d.rare().answer.ok {
-				b = fmt.Appendf(b, " (frame %s)", fn(f.d.rare().answer.ref()))
+				fn(x.oldSeg.ref()), kind, x.oldInc, f.tsClause(), f.inc, x.oldFrom.Other(), f.answerText())
+			if x.answer.ok {
+				b = fmt.Appendf(b, " (frame %s)", fn(x.answer.ref()))
 			}
 		}
 		if f.flags.Has(FlagReuseInTimeWait) {
-			b = fmt.Appendf(b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(f.d.rare().reusedAfter), f.d.rare().reusedHolder, f.inc-1)
+			b = fmt.Appendf(b, "; the tuple was reused %s after %s entered TIME_WAIT in incarnation %d", dur(x.reusedAfter), x.reusedHolder, f.inc-1)
 		}
 		b = append(b, '.')
 	case ClassRefused:
@@ -448,12 +451,12 @@ func (f *flow) verdict(out *Flow) string {
 	case ClassLostACK, ClassLostFIN, ClassFINRetransmit:
 		side, _ := f.retransmittedFIN()
 		why := f.lossEvidence(side)
-		b = fmt.Appendf(b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(f.d.rare().finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
-		if f.d.rare().ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
+		b = fmt.Appendf(b, "The %s sent its FIN again (frame %s, first at frame %s): %s", side, fn(x.finRetx[side].ref()), fn(f.d.fin[side].ref()), why)
+		if x.ackAfter[side].ok && f.st[side.Other()] == StateTimeWait {
 			if out.Class != ClassLostACK {
-				b = fmt.Appendf(b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(f.d.rare().ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s acknowledged the retransmission (frame %s)", side.Other(), fn(x.ackAfter[side].ref()))
 			} else {
-				b = fmt.Appendf(b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(f.d.rare().ackAfter[side].ref()))
+				b = fmt.Appendf(b, "; the %s re-ACKed from TIME_WAIT (frame %s)", side.Other(), fn(x.ackAfter[side].ref()))
 			}
 		}
 		b = append(b, '.')
@@ -471,7 +474,7 @@ func (f *flow) verdict(out *Flow) string {
 		}
 		b = cat(b, ", and the ", act.String(), "'s final ACK (frame ", fn(f.d.finAck[pas].ref()), ") completed the close")
 		if out.Flags.Has(FlagHalfClose) {
-			b = fmt.Appendf(b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(f.d.rare().dataAfter[act].ref()))
+			b = fmt.Appendf(b, "; the %s kept sending after the first FIN (half-close, frame %s)", pas, fn(x.dataAfter[act].ref()))
 		}
 		b = append(b, '.')
 	case ClassCloseWait:
@@ -498,8 +501,8 @@ func (f *flow) verdict(out *Flow) string {
 		b = append(b, '.')
 	default:
 		switch {
-		case f.d.rare().supersededBy.Frame != 0:
-			b = fmt.Appendf(b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(f.d.rare().supersededBy))
+		case x.supersededBy.Frame != 0:
+			b = fmt.Appendf(b, "No FIN or RST was seen before a new SYN (frame %s) reused the 5-tuple.", fn(x.supersededBy))
 		case f.d.syn.ok && !f.d.synAck.ok && f.h[Server].Packets == 0:
 			b = fmt.Appendf(b, "The client's SYN (frame %s) was never answered", fn(f.d.syn.ref()))
 			if n := f.h[Client].Packets; n > 1 {
@@ -542,15 +545,16 @@ func (f *flow) oneWay() int {
 
 // tsClause adds the timestamp evidence for an old segment.
 func (f *flow) tsClause() string {
-	if !f.d.rare().oldSeg.hasTS {
+	x := f.d.rare()
+	if !x.oldSeg.hasTS {
 		return ""
 	}
 	r := f.d.syn
-	if f.d.rare().oldFrom == Server {
+	if x.oldFrom == Server {
 		r = f.d.synAck
 	}
-	if r.ok && r.hasTS && int32(f.d.rare().oldSeg.tsval-r.tsval) < 0 {
-		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", f.d.rare().oldSeg.tsval, r.tsval)
+	if r.ok && r.hasTS && int32(x.oldSeg.tsval-r.tsval) < 0 {
+		return fmt.Sprintf(", and TSval %d older than this incarnation's %d", x.oldSeg.tsval, r.tsval)
 	}
 	return ""
 }
@@ -691,6 +695,7 @@ func sortRecs(r []rec) {
 // lost and, for a lost FIN, corrects the receiver's inferred states: it
 // did not receive the FIN until the retransmission.
 func (f *flow) markLoss(out *Flow) {
+	x := f.d.rare()
 	side, ok := f.retransmittedFIN()
 	if !ok || (out.Class != ClassLostFIN && out.Class != ClassLostACK) {
 		return
@@ -701,7 +706,7 @@ func (f *flow) markLoss(out *Flow) {
 		lost = f.d.fin[side].ref()
 	} else {
 		lost = f.d.finAck[side].ref()
-		if lost == f.d.rare().ackAfter[side].ref() || !f.d.finAck[side].ok || f.d.finAck[side].at > f.d.rare().finRetx[side].at {
+		if lost == x.ackAfter[side].ref() || !f.d.finAck[side].ok || f.d.finAck[side].at > x.finRetx[side].at {
 			return // the lost ACK was never captured
 		}
 	}
@@ -711,12 +716,12 @@ func (f *flow) markLoss(out *Flow) {
 			if out.Class == ClassLostFIN {
 				// The FIN's receiver did not get it until the retransmission.
 				e.Notes = append(e.Notes, "lost before reaching the "+peer.String())
-				holdState(out.Events, i, peer, f.d.rare().finRetx[side].ref())
+				holdState(out.Events, i, peer, x.finRetx[side].ref())
 			} else {
 				// The FIN's sender did not get the ACK: it stayed put until
 				// the ACK of its retransmission.
 				e.Notes = append(e.Notes, "lost before reaching the "+side.String())
-				holdState(out.Events, i, side, f.d.rare().ackAfter[side].ref())
+				holdState(out.Events, i, side, x.ackAfter[side].ref())
 			}
 			return
 		}

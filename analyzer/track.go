@@ -493,12 +493,9 @@ func (f *flow) oldSegment(old *core, s *reassembly.Segment, src reassembly.AddrP
 	f.touch(s)
 	notes := noteOldSegment
 	if !f.d.rare().oldSeg.ok {
-		f.rareW().oldSeg = mkRef(s)
-		f.rareW().oldFrom = side
-		f.rareW().oldInc = int(old.inc)
-		f.rareW().oldFlags = s.Flags
-		f.rareW().answerWait = true
-		f.rareW().answerBy = side.Other()
+		x := f.rareW()
+		x.oldSeg, x.oldFrom, x.oldInc, x.oldFlags = mkRef(s), side, int(old.inc), s.Flags
+		x.answerWait, x.answerBy = true, side.Other()
 	}
 	f.a.setFlag(old, FlagOldSegment)
 	// The segment is shown with the old incarnation's relative numbers.
@@ -613,20 +610,20 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	}
 
 	// Answer to an old segment: the receiver's next segment.
-	if f.d.rare().answerWait && from == f.d.rare().answerBy {
-		f.rareW().answerWait = false
-		if s.At-f.d.rare().oldSeg.at < int64(1e9) {
+	if x := f.d.x; x != nil && x.answerWait && from == x.answerBy {
+		x.answerWait = false
+		if s.At-x.oldSeg.at < int64(1e9) {
 			switch {
 			case s.Flags&reassembly.FlagRST != 0:
-				f.rareW().answerKind = answerRST
+				x.answerKind = answerRST
 			case s.Len == 0 && s.Flags&(reassembly.FlagSYN|reassembly.FlagFIN) == 0:
-				f.rareW().answerKind = answerDupACK
+				x.answerKind = answerDupACK
 				if s.NSACK > 0 && s.SACK[0].Right.LessThanEq(s.Ack) {
-					f.rareW().answerKind = answerDSACK
+					x.answerKind = answerDSACK
 				}
 			}
-			if f.d.rare().answerKind != answerNone {
-				f.rareW().answer = mkRef(s)
+			if x.answerKind != answerNone {
+				x.answer = mkRef(s)
 				n |= noteAnswerOld
 				important = true
 			}
@@ -949,10 +946,8 @@ func (f *flow) checkDSACK(s *reassembly.Segment, from Side) {
 	if blk.Left.LessThan(oh.Base) || oh.Nxt.Add(1).LessThan(blk.Right) {
 		return
 	}
-	f.rareW().oldSeg = mkRef(s)
-	f.rareW().oldFrom = to
-	f.rareW().oldInc = int(old.inc)
-	f.rareW().oldViaDSACK = true
+	x := f.rareW()
+	x.oldSeg, x.oldFrom, x.oldInc, x.oldViaDSACK = mkRef(s), to, int(old.inc), true
 	f.a.setFlag(old, FlagOldSegment)
 }
 
