@@ -1,11 +1,15 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"teardown/analyzer"
 	"teardown/capture"
@@ -149,5 +153,91 @@ func TestWriterMemoryBounded(t *testing.T) {
 	// items per flow open at once.
 	if limit := 48*(sweepSlack+2*maxSteps) + 20*bigOpen; big > limit {
 		t.Errorf("held %d for at most %d flows open at once, want at most %d", big, bigOpen, limit)
+	}
+}
+
+// TestWriterInStartOrder emits flows between one client and one server,
+// short ones reset or closed with TIME_WAIT, as the analyzer does, and those left at the end in the order they
+// started, as Analyzer.Close does, to a Writer told so (InStartOrder) and
+// to one not told. The reports must be the same; the Writer told must not
+// hold the spans of the flows emitted at the end, which are most of the
+// flows of the last TIME_WAIT length, but sweep them as they come.
+func TestWriterInStartOrder(t *testing.T) {
+	const n = 20000
+	tw := int64(60 * s)
+	// run returns the report, the spans pending after the last flow and
+	// the flows emitted at the end.
+	run := func(told bool) (report string, pend, rest int) {
+		var out bytes.Buffer
+		w := NewWriter(&out, Text, Options{TimeWait: time.Duration(tw)})
+		r := rand.New(rand.NewPCG(7, 7))
+		var pending dueHeap
+		now := base
+		for id := 1; id <= n; id++ {
+			now += r.Int64N(20 * ms)
+			f := &analyzer.Flow{ID: id, Stream: id - 1, Incarnation: 1, Client: ap("198.18.1.1:0"), Server: ap("198.18.200.1:8000"), FirstAt: now}
+			f.Client.Port = uint16(32768 + id%28000)
+			f.LastAt = now + r.Int64N(3*s)
+			if r.IntN(4) == 0 {
+				f.Class = analyzer.ClassRSTAbort
+				f.Reset = &analyzer.ResetInfo{By: analyzer.Client, Cause: "linger-0 abort"}
+				heap.Push(&pending, due{f.LastAt + 1500*ms, f})
+			} else {
+				f.Class = analyzer.ClassFourWay
+				side := analyzer.Side(r.IntN(2))
+				f.FinalState[side] = analyzer.StateTimeWait
+				f.TimeWaitUntil[side] = f.LastAt + tw
+				heap.Push(&pending, due{f.LastAt + tw, f})
+			}
+			for len(pending) > 0 && pending[0].at <= now {
+				if err := w.WriteFlow(heap.Pop(&pending).(due).f); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		rest = len(pending)
+		left := make([]*analyzer.Flow, 0, rest)
+		for len(pending) > 0 {
+			left = append(left, heap.Pop(&pending).(due).f)
+		}
+		slices.SortFunc(left, func(a, b *analyzer.Flow) int { return cmp.Compare(a.ID, b.ID) })
+		if told {
+			w.InStartOrder()
+		}
+		for _, f := range left {
+			if err := w.WriteFlow(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range w.find.ports {
+			pend += len(p.occ.pend)
+		}
+		for _, c := range w.find.clients {
+			pend += len(c.occ.pend)
+		}
+		for _, h := range w.find.tw {
+			pend += len(h.peak.pend)
+		}
+		if err := w.Close([]capture.Input{{Name: "x.pcap"}}, analyzer.Stats{}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), pend, rest
+	}
+	want, pendNot, rest := run(false)
+	got, pendTold, _ := run(true)
+	if got != want {
+		t.Errorf("told, the report is\n%s\nnot told, it is\n%s", got, want)
+	}
+	if !strings.Contains(want, "at once") {
+		t.Errorf("the report has no port peak to compare:\n%s", want)
+	}
+	t.Logf("%d flows emitted at the end; spans pending after them: %d told, %d not told", rest, pendTold, pendNot)
+	if pendNot < rest {
+		t.Errorf("not told, %d spans pending after %d flows emitted at the end: the test does not test", pendNot, rest)
+	}
+	// Three occupancies (the pair, the client, the host holding TIME_WAIT)
+	// sweep when their spans pending pass twice those kept and sweepSlack.
+	if limit := 3 * (3*sweepSlack + 8); pendTold > limit {
+		t.Errorf("told, %d spans pending, want at most %d", pendTold, limit)
 	}
 }

@@ -94,6 +94,12 @@ type findings struct {
 	plots    bool  // keep what the html plots draw
 	lastAt   int64 // latest Flow.LastAt seen: capture time has reached it
 
+	// startOrder says that the flows still to come start no earlier than
+	// the last one (see Writer.InStartOrder); horizon is the latest horizon
+	// given to the occupancies (see add).
+	startOrder bool
+	horizon    int64
+
 	tw      map[reassembly.Addr]*twHost // TIME_WAIT per host address
 	ports   map[portKey]*portPair       // port occupancy per server endpoint and client address
 	clients map[reassembly.Addr]*clientPorts
@@ -306,7 +312,16 @@ func (fs *findings) tw0() time.Duration {
 func (fs *findings) add(f *analyzer.Flow) {
 	tw := int64(fs.tw0())
 	fs.lastAt = max(fs.lastAt, f.LastAt)
-	horizon := fs.lastAt - tw - emitSlack // see occupancy
+	// No span still to come ends before the horizon (see occupancy). Once
+	// the flows come in start order none starts before this one either.
+	h := fs.lastAt - tw - emitSlack
+	if fs.startOrder {
+		h = max(h, f.FirstAt)
+	}
+	if h > fs.horizon || fs.horizon == 0 {
+		fs.horizon = h
+	}
+	horizon := fs.horizon
 	fs.vantage[f.Vantage&3]++
 	end := f.LastAt
 	for side := analyzer.Client; side <= analyzer.Server; side++ {

@@ -164,17 +164,23 @@ type Writer struct {
 
 	// text
 	text      textScratch
-	textBuf   []byte     // the flow being written when streaming, reused
-	held      []heldText // flow blocks held back, in heldText
-	heldText  []byte
+	textBuf   []byte     // the flow being rendered, reused
+	held      []heldText // flow blocks held back
+	heldText  [][]byte   // their bytes, in chunks (see heldChunk)
+	heldLen   int        // bytes held
 	streaming bool
 }
 
 // heldText locates a held text flow block in Writer.heldText.
 type heldText struct {
-	id         int
+	id, chunk  int
 	start, end int
 }
+
+// heldChunk is the size of the chunks the text blocks are held in: held
+// in one array, they would be copied each time it grew, and the copies
+// would make the heap twice what is held while it nears TextBuffer.
+const heldChunk = 256 << 10
 
 type heldBlock struct {
 	id   int
@@ -239,6 +245,16 @@ func (w *Writer) WriteFlow(f *analyzer.Flow) error {
 	}
 	return w.err
 }
+
+// InStartOrder says that the flows still to come are written in the order
+// they started, as analyzer.Analyzer.Close emits them: none starts before
+// the one written before it. The findings then count their port and
+// TIME_WAIT occupancies up to each flow's start instead of holding the
+// spans of a TIME_WAIT length of flows, which at the end of a capture are
+// all the flows still open. Should the capture's clock have gone back, a
+// flow that starts before the one before it is counted as one that lasted
+// longer than the lag is (see occupancy).
+func (w *Writer) InStartOrder() { w.find.startOrder = true }
 
 // Close writes what remains (the held text blocks, the summary, the end of
 // the JSON document) with the inputs' final counters and the analyzer's

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -327,6 +329,50 @@ func TestTextOverflow(t *testing.T) {
 	}
 	if i, j := strings.Index(out, "Flows by class"), strings.LastIndex(out, "\nflow "); i < j {
 		t.Errorf("summary at %d before the last flow block at %d", i, j)
+	}
+}
+
+// TestTextHeld holds enough flow blocks to fill several of the chunks
+// they are held in, and wants them printed after the summary as they would
+// have been streamed before it, without the held bytes being copied as
+// they grew.
+func TestTextHeld(t *testing.T) {
+	flows := emitOrder(fixtureFlows())
+	slices.SortFunc(flows, func(a, b *analyzer.Flow) int { return a.ID - b.ID })
+	write := func(w *Writer) (allocated uint64) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range 400 {
+			for _, f := range flows {
+				g := *f
+				g.ID += i * len(flows)
+				if err := w.WriteFlow(&g); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if err := w.Close(fixtureInputs(), fixtureStats()); err != nil {
+			t.Fatal(err)
+		}
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	var held, streamed bytes.Buffer
+	w := NewWriter(&held, Text, Options{All: true})
+	allocated := write(w)
+	write(NewWriter(&streamed, Text, Options{All: true, TextBuffer: -1}))
+	if held.Len() < 3*heldChunk {
+		t.Fatalf("%d bytes written, want over %d", held.Len(), 3*heldChunk)
+	}
+	// Streamed: the blocks, then the summary. Held: the summary, a blank
+	// line, the blocks.
+	a, b := held.String(), streamed.String()
+	i := strings.Index(b, "teardown: 1 input")
+	if i <= 0 || a != b[i:]+"\n"+b[:i] {
+		t.Errorf("held, the output is not the streamed output with its summary moved first")
+	}
+	if limit := uint64(held.Len()) * 5 / 4; allocated > limit {
+		t.Errorf("holding %d bytes allocated %d, want at most %d", held.Len(), allocated, limit)
 	}
 }
 

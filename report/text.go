@@ -98,15 +98,21 @@ func (w *Writer) ellipsis() string {
 }
 
 func (w *Writer) writeTextFlow(f *analyzer.Flow) {
+	w.textBuf = w.appendFlowText(w.textBuf[:0], f)
 	if w.streaming {
-		w.textBuf = w.appendFlowText(w.textBuf[:0], f)
 		w.write(w.textBuf)
 		return
 	}
-	start := len(w.heldText)
-	w.heldText = w.appendFlowText(w.heldText, f)
-	w.held = append(w.held, heldText{id: f.ID, start: start, end: len(w.heldText)})
-	if len(w.heldText) > w.opts.TextBuffer {
+	b, n := w.textBuf, len(w.heldText)
+	if n == 0 || cap(w.heldText[n-1])-len(w.heldText[n-1]) < len(b) {
+		w.heldText = append(w.heldText, make([]byte, 0, max(heldChunk, len(b))))
+		n++
+	}
+	c := &w.heldText[n-1]
+	w.held = append(w.held, heldText{id: f.ID, chunk: n - 1, start: len(*c), end: len(*c) + len(b)})
+	*c = append(*c, b...)
+	w.heldLen += len(b)
+	if w.heldLen > w.opts.TextBuffer {
 		// Too much to hold: print what we have and stream the rest; the
 		// summary comes last.
 		w.streaming = true
@@ -119,10 +125,9 @@ func (w *Writer) writeTextFlow(f *analyzer.Flow) {
 func (w *Writer) flushHeld() {
 	slices.SortStableFunc(w.held, func(a, b heldText) int { return cmp.Compare(a.id, b.id) })
 	for _, h := range w.held {
-		w.write(w.heldText[h.start:h.end])
+		w.write(w.heldText[h.chunk][h.start:h.end])
 	}
-	w.held = nil
-	w.heldText = nil
+	w.held, w.heldText, w.heldLen = nil, nil, 0
 }
 
 func (w *Writer) closeText(inputs []capture.Input, _ analyzer.Stats) {

@@ -343,6 +343,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 	lr.clearStatus()
 	lr.sample(time.Now(), live)
 	if writeErr == nil {
+		w.InStartOrder()
 		a.Close()
 	}
 	in := live.Input()

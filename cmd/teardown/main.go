@@ -338,6 +338,7 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 		if end > 0 {
 			a.Advance(end)
 		}
+		w.InStartOrder()
 		a.Close()
 	}
 	if err := w.Close(r.Inputs(), a.Stats()); writeErr == nil {
