@@ -5,6 +5,7 @@
 package reassembly
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 )
@@ -106,10 +107,15 @@ func (a AddrPort) AppendTo(b []byte) []byte {
 
 // Less orders endpoints by address, then port.
 func (a AddrPort) Less(b AddrPort) bool {
-	for i := range a.Addr {
-		if a.Addr[i] != b.Addr[i] {
-			return a.Addr[i] < b.Addr[i]
-		}
+	// The address bytes in order are two big-endian words: comparing those
+	// is a byte-by-byte comparison without its loop.
+	a0, b0 := binary.BigEndian.Uint64(a.Addr[:8]), binary.BigEndian.Uint64(b.Addr[:8])
+	if a0 != b0 {
+		return a0 < b0
+	}
+	a1, b1 := binary.BigEndian.Uint64(a.Addr[8:]), binary.BigEndian.Uint64(b.Addr[8:])
+	if a1 != b1 {
+		return a1 < b1
 	}
 	return a.Port < b.Port
 }
