@@ -67,10 +67,7 @@ type Analyzer struct {
 	ebuf    []byte // reused by resetInfo
 	qchunks arena[qchunk]
 
-	// The packed verdicts of settled flows, named by core.pki; index 0 is
-	// none.
-	pks    []string
-	pkFree []uint32
+	pks pkStore // the packed verdicts of settled flows, named by core.pki
 
 	// settleQ holds closed flows until they have been quiet for their
 	// settle window, oldest first: [0] those with the short window, [1]
@@ -173,7 +170,7 @@ func (a *Analyzer) open() {
 	}
 	m := a.mem
 	a.tuples = newTable(m)
-	a.pks, a.pkFree = []string{""}, nil
+	a.pks = pkStore{m: m}
 	a.flows, a.dets, a.evMores, a.tails = newArena[core](m), newArena[detail](m), newArena[evMore](m), newArena[tailRing](m)
 	a.rares, a.qchunks = newArena[rareEvidence](m), newArena[qchunk](m)
 	a.queue, a.settleQ = fifo{ar: &a.qchunks}, [2]fifo{{ar: &a.qchunks}, {ar: &a.qchunks}}
@@ -186,7 +183,7 @@ func (a *Analyzer) unmap() {
 	a.flows, a.dets, a.evMores, a.tails, a.qchunks = arena[core]{}, arena[detail]{}, arena[evMore]{}, arena[tailRing]{}, arena[qchunk]{}
 	a.rares = arena[rareEvidence]{}
 	a.queue, a.settleQ = fifo{}, [2]fifo{}
-	a.pks, a.pkFree = nil, nil
+	a.pks = pkStore{}
 	a.late = nil
 	a.dict = textDict{}
 	a.mem.release()
@@ -244,32 +241,20 @@ func (a *Analyzer) lateRing(c *core) *fpRing {
 	return r
 }
 
-// setPacked keeps pk as the packed verdict of c.
-func (a *Analyzer) setPacked(c *core, pk string) {
-	if c.pki != 0 {
-		a.pks[c.pki] = pk
-		return
-	}
-	if n := len(a.pkFree); n > 0 {
-		c.pki = a.pkFree[n-1]
-		a.pkFree = a.pkFree[:n-1]
-		a.pks[c.pki] = pk
-		return
-	}
-	c.pki = uint32(len(a.pks))
-	a.pks = append(a.pks, pk)
+// setPacked keeps r, packed, as the verdict of c.
+func (a *Analyzer) setPacked(c *core, r *Flow) {
+	a.pkBuf = packFlow(a.pkBuf[:0], r, &a.dict)
+	c.pki = a.pks.put(c.pki, a.pkBuf)
 }
 
-// takePacked returns the packed verdict of c and forgets it.
-func (a *Analyzer) takePacked(c *core) string {
-	if c.pki == 0 {
-		return ""
-	}
-	pk := a.pks[c.pki]
-	a.pks[c.pki] = ""
-	a.pkFree = append(a.pkFree, c.pki)
+// packed returns the verdict of c, which has one, unpacked into new
+// buffers.
+func (a *Analyzer) packed(c *core) *Flow { return unpackFlow(a.pks.get(c.pki), nil, &a.dict) }
+
+// dropPacked forgets the verdict of c, if it has one.
+func (a *Analyzer) dropPacked(c *core) {
+	a.pks.drop(c.pki)
 	c.pki = 0
-	return pk
 }
 
 // Stats returns the counters so far.
@@ -618,7 +603,8 @@ func (a *Analyzer) emitNow(c *core) {
 	var res *Flow
 	switch f := a.view(c); {
 	case c.pki != 0:
-		res = unpackFlow(a.takePacked(c), a.reuse(), &a.dict)
+		res = unpackFlow(a.pks.get(c.pki), a.reuse(), &a.dict)
+		a.dropPacked(c)
 	case c.has(cbHasSum):
 		res = f.rebuild()
 	default:
@@ -671,7 +657,7 @@ func (a *Analyzer) release(f *core) {
 	a.tuples.unref(f.t)
 	f.t = nil
 	a.dropDetail(f)
-	a.takePacked(f)
+	a.dropPacked(f)
 	if f.qrefs == 0 {
 		a.flows.put(f)
 	}

@@ -20,8 +20,8 @@ import (
 //
 // What lives there must hold no pointer into the Go heap, which the
 // collector could not see: cores, details and tuples point only at each
-// other. The packed verdict of a settled flow, a string, stays on the heap
-// and is named by index (core.pki). TestOffHeapTypes checks this.
+// other, and the packed verdicts of settled flows are bytes, named by a
+// ref (core.pki, see pkStore). TestOffHeapTypes checks this.
 
 // mappings are the chunks an analyzer has mapped. They are unmapped when
 // the analyzer is no longer reachable, by a cleanup that holds the
@@ -98,6 +98,7 @@ type pool[T any] struct {
 	empty  int        // mapped chunks whose values are all free
 	nfree  int        // free values in all chunks
 	nvals  int        // values in all mapped chunks
+	per    int        // values in a chunk; 0 means perSlab[T]()
 }
 
 // chunk is one chunk of a pool and its free values, by index: 2 bytes
@@ -153,7 +154,10 @@ func (p *pool[T]) grow() {
 		p.chunks = append(p.chunks, chunk[T]{})
 	}
 	ch := &p.chunks[c]
-	ch.vals = alloc[T](p.m, perSlab[T]())
+	if p.per == 0 {
+		p.per = perSlab[T]()
+	}
+	ch.vals = alloc[T](p.m, p.per)
 	if ch.free == nil {
 		ch.free = make([]uint16, 0, len(ch.vals))
 	}

@@ -398,7 +398,9 @@ func (u *unpacker) text() string {
 func (u *unpacker) word(words []string) string {
 	i := u.uvarint()
 	if i == 0 {
-		return u.string()
+		// A copy: the packed bytes may be reused once unpacked (see
+		// pkStore.get).
+		return strings.Clone(u.string())
 	}
 	if i <= uint64(len(words)) {
 		return words[i-1]

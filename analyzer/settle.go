@@ -40,15 +40,9 @@ func (f *flow) settle() {
 		f.flags = out.Flags
 		f.set(cbHasSum, true)
 	default:
-		a.setPacked(f.core, a.pack(out))
+		a.setPacked(f.core, out)
 	}
 	*out = Flow{}
-}
-
-// pack returns the packed form of r (see packFlow).
-func (a *Analyzer) pack(r *Flow) string {
-	a.pkBuf = packFlow(a.pkBuf[:0], r, &a.dict)
-	return string(a.pkBuf)
 }
 
 // summary is the verdict of a settled flow whose Flow holds nothing that
@@ -74,9 +68,9 @@ func (a *Analyzer) setFlag(f *core, fl Flag) {
 		f.setFlagOn(fl, nil)
 		return
 	}
-	r := unpackFlow(a.pks[f.pki], nil, &a.dict)
+	r := a.packed(f)
 	f.setFlagOn(fl, r)
-	a.pks[f.pki] = a.pack(r)
+	a.setPacked(f, r)
 }
 
 // setFlagOn sets a flag on the flow (and so its summary) and r, the unpacked full
@@ -97,10 +91,10 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	to := from.Other()
 	var r *Flow // the verdict in full, when it is kept packed
 	if f.pki != 0 {
-		r = unpackFlow(f.a.pks[f.pki], nil, &f.a.dict)
+		r = f.a.packed(f.core)
 		defer func() {
 			f.sync(r)
-			f.a.pks[f.pki] = f.a.pack(r)
+			f.a.setPacked(f.core, r)
 		}()
 	}
 	if f.isCopy(s, from) {
