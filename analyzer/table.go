@@ -116,7 +116,7 @@ func (t *table) add(k *reassembly.Key) *tuple { return t.addHashed(k, t.hash(k))
 
 // addHashed is add for a key whose hash is h.
 func (t *table) addHashed(k *reassembly.Key, h uint32) *tuple {
-	if (t.n+1)*2 > len(t.slots) {
+	if (t.n+1)*4 > len(t.slots)*3 { // at most three quarters full
 		t.grow()
 	}
 	c, i, _ := t.tuples.take()
