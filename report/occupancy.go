@@ -132,7 +132,7 @@ func (o *occupancy) sweep(upTo int64) {
 		slices.SortFunc(fresh, byStart)
 	}
 	if o.kept > 0 && len(fresh) > 0 && fresh[0].start < o.pend[o.kept-1].start {
-		o.pend = mergeSorted(o.pend[:o.kept], fresh, byStart, cap(o.pend))
+		mergeRuns(o.pend, o.kept, byStart)
 	}
 	n, _ := slices.BinarySearchFunc(o.pend, upTo, func(x interval, t int64) int { return cmp.Compare(x.start, t) })
 	starts := o.pend[:n]
@@ -166,9 +166,9 @@ func (o *occupancy) sweep(upTo int64) {
 	o.ends = mergeEnds(o.ends, a, b)
 	o.pend = o.pend[:copy(o.pend, o.pend[n:])]
 	o.kept = len(o.pend)
-	// A burst does not keep its memory: an array more than four times what
-	// the spans until the next sweep need goes.
-	if need := 2*o.kept + sweepSlack + 1; cap(o.pend) > 4*need {
+	// A burst does not keep its memory: an array more than twice what the
+	// spans until the next sweep need goes.
+	if need := 2*o.kept + sweepSlack + 1; cap(o.pend) > 2*need {
 		o.pend = append(make([]interval, 0, need), o.pend...)
 	}
 }
@@ -365,6 +365,24 @@ func mergeSorted[T any](a, b []T, cmp func(T, T) int, c int) []T {
 		}
 	}
 	return append(append(out, a...), b...)
+}
+
+// mergeRuns sorts s, whose s[:k] and s[k:] are each in the order of cmp,
+// in place but for a copy of s[:k].
+func mergeRuns[T any](s []T, k int, cmp func(T, T) int) {
+	a, b := slices.Clone(s[:k]), s[k:]
+	w := 0 // w = i + j is behind b's next element, s[k+j]: s[w:] is free to write
+	for len(a) > 0 && len(b) > 0 {
+		if cmp(b[0], a[0]) < 0 {
+			s[w] = b[0]
+			b = b[1:]
+		} else {
+			s[w] = a[0]
+			a = a[1:]
+		}
+		w++
+	}
+	copy(s[w:], a) // what is left of b is in place
 }
 
 // mergeEnds returns a and b, both in order and a the tail of ends, in

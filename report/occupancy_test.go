@@ -238,3 +238,23 @@ func TestOccupancyCompacted(t *testing.T) {
 		t.Error("no staircase forgot a count: the case does not test it")
 	}
 }
+
+// TestMergeRuns merges two sorted runs of random lengths, with many equal
+// values, and wants the sorted whole.
+func TestMergeRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 2000 {
+		k, n := r.IntN(40), r.IntN(40)
+		s := make([]int64, k+n)
+		for i := range s {
+			s[i] = r.Int64N(20)
+		}
+		slices.Sort(s[:k])
+		slices.Sort(s[k:])
+		want := slices.Sorted(slices.Values(s))
+		mergeRuns(s, k, cmp.Compare[int64])
+		if !slices.Equal(s, want) {
+			t.Fatalf("runs of %d and %d: got %v, want %v", k, n, s, want)
+		}
+	}
+}
