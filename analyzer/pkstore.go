@@ -77,6 +77,9 @@ const (
 	refBig   = 1<<(32-refShift) - 1 // the class of a verdict on the heap
 )
 
+// The classes plus one, and refBig, must fit in a ref's class bits.
+const _ = uint(refBig - 1 - len(pkClasses))
+
 // class returns the smallest class whose blocks hold n bytes, or -1.
 func pkClass(n int) int {
 	lo, hi := 0, len(pkClasses)
