@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -106,6 +107,9 @@ func newFlagSet() *pflag.FlagSet {
 	fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR set in the environment)")
 	fs.Bool("ascii", false, "text: draw the ladder with ASCII only")
 	addLiveFlags(fs)
+	// For developers (scripts/pgo.sh): not in --help.
+	fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof)")
+	_ = fs.MarkHidden("cpuprofile")
 	return fs
 }
 
@@ -246,6 +250,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "teardown: %s\nRun 'teardown --help' for usage.\n", report.Sanitize(err.Error()))
 		return exitError
 	}
+	if path, _ := fs.GetString("cpuprofile"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "teardown: %s\n", report.Sanitize(err.Error()))
+			return exitError
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(stderr, "teardown: %s\n", report.Sanitize(err.Error()))
+			}
+		}()
+	}
 	if status, ok := maybeLive(fs, o, stdout, stderr); ok {
 		return status
 	}
@@ -255,6 +271,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return status
+}
+
+// startCPUProfile starts writing a CPU profile to path; stop ends it and
+// closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // analyze runs the pipeline: capture → analyzer → report. It returns the

@@ -309,3 +309,27 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a regular file is a terminal")
 	}
 }
+
+// TestCPUProfile runs teardown with the hidden --cpuprofile flag: the
+// report is the same as without it, the file is a pprof profile (gzipped),
+// and a file that cannot be created is an input error naming it.
+func TestCPUProfile(t *testing.T) {
+	pcap := filepath.Join("..", "..", "testdata", "pcaps", "showcase.pcap")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	_, want, _ := teardown(t, pcap)
+	code, out, errOut := teardown(t, "--cpuprofile", prof, pcap)
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if out != want {
+		t.Errorf("the report differs with --cpuprofile")
+	}
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("%s is not a gzipped profile (%d bytes, %v)", prof, len(b), err)
+	}
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "cpu.pprof")
+	code, out, errOut = teardown(t, "--cpuprofile", bad, pcap)
+	if code != 2 || out != "" || !strings.Contains(errOut, bad) {
+		t.Errorf("unwritable profile: exit %d, stdout %d bytes, stderr %q", code, len(out), errOut)
+	}
+}
