@@ -15,9 +15,9 @@
 #      ratio, peak RSS, the peak number of concurrently open flows (from
 #      the ndjson summary) and whether RSS <= 16 MiB + 200 B x peak open flows;
 #   5. unless BENCH_GO=0: go test -bench over the in-process pipeline
-#      (bench/), one CPU, with the analyzer's live heap per open flow at the
-#      peak and a CPU profile split into reader, decoder, analyzer and
-#      garbage collector.
+#      (bench/, built with teardown's PGO profile), one CPU, with the
+#      analyzer's live heap per open flow at the peak and a CPU profile
+#      split into reader, decoder, analyzer and garbage collector.
 #
 # Environment: BENCH_DIR (/tmp/teardown-bench), BENCH_PCAP ($BENCH_DIR/big.pcap),
 # BENCH_CONNS (350000, for a new capture), BENCH_RUNS (3), BENCH_GO (1),
@@ -143,11 +143,15 @@ echo
 echo "go test -bench (bench/, GOMAXPROCS=1, one op = the whole capture):"
 prof=$dir/prof
 mkdir -p "$prof"
-TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test ./bench -run '^$' -bench . -benchtime "${runs}x" -cpu 1 |
+# The in-process benchmarks are built with the profile teardown is built
+# with (see scripts/pgo.sh), so that they measure the same code.
+pgo=off
+[[ -s cmd/teardown/default.pgo ]] && pgo=$PWD/cmd/teardown/default.pgo
+TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test -pgo="$pgo" ./bench -run '^$' -bench . -benchtime "${runs}x" -cpu 1 |
 	grep -E '^Benchmark|^ok|FAIL'
 # Profiles of the pipeline alone, its CPU time split by cumulative time
 # (Reader.Next includes the decoder it calls).
-TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test ./bench -run '^$' -bench Pipeline -benchtime "${runs}x" -cpu 1 \
+TEARDOWN_BENCH_PCAP=$pcap taskset -c "$cpu" go test -pgo="$pgo" ./bench -run '^$' -bench Pipeline -benchtime "${runs}x" -cpu 1 \
 	-cpuprofile "$prof/cpu.out" -memprofile "$prof/mem.out" -o "$prof/bench.test" >/dev/null
 go tool pprof -top -cum -nodecount 400 "$prof/bench.test" "$prof/cpu.out" 2>/dev/null | awk '
 	/Total samples/ { for (i = 1; i <= NF; i++) if ($i == "=") total = sec($(i+1)) }
