@@ -2,8 +2,12 @@ package analyzer
 
 import (
 	"bytes"
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"teardown/reassembly"
 )
 
 // TestPkClass checks that a verdict gets the smallest class that holds it
@@ -141,4 +145,72 @@ func TestPackedOutlivesBlock(t *testing.T) {
 	if _, ok := got.Decisive["a name of no table"]; !ok {
 		t.Errorf("decisive names %v after the block was reused", got.Decisive)
 	}
+}
+
+// TestPackedVerdictsGivenBack closes enough flows with a side in TIME_WAIT,
+// every one wanted in full, to fill several chunks of packed verdicts: once
+// settled each waits with its verdict packed in the store, and once the
+// TIME_WAIT has passed and it is emitted its block is given back, so that
+// at most one spare chunk per size class stays mapped.
+func TestPackedVerdictsGivenBack(t *testing.T) {
+	const n = 3000
+	var got []*Flow
+	a := New(Config{}, func(f *Flow) { got = append(got, f) })
+	defer a.Close()
+	fourWay := with(handshake, []step{
+		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+		{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 20},
+		{dir: "C>S", flags: "F.", seq: 11, ack: 21},
+		{dir: "S>C", flags: ".", seq: 21, ack: 12},
+		{dir: "S>C", flags: "F.", seq: 21, ack: 12},
+		{dir: "C>S", flags: ".", seq: 12, ack: 22},
+	})
+	start := int64(1e18)
+	var ss []reassembly.Segment
+	for i := range n {
+		ss = append(ss, segs(uint16(20000+i), start+int64(i)*1e6, fourWay)...)
+	}
+	slices.SortStableFunc(ss, func(x, y reassembly.Segment) int { return cmp.Compare(x.At, y.At) })
+	for i := range ss {
+		ss[i].Frame = int64(i + 1)
+		a.Add(&ss[i])
+	}
+	end := ss[len(ss)-1].At
+	a.Advance(end + 10e9) // settled, TIME_WAIT not yet passed
+	if len(got) != 0 || a.pks.inUse() != n {
+		t.Fatalf("settled: %d flows emitted, %d verdicts packed; want 0 and %d", len(got), a.pks.inUse(), n)
+	}
+	packedBytes := a.mem.bytes
+	a.Advance(end + 100e9)
+	if len(got) != n {
+		t.Fatalf("%d flows emitted, want %d", len(got), n)
+	}
+	for _, f := range got {
+		if f.Class != ClassFourWay || f.Verdict == "" || len(f.Events) == 0 {
+			t.Fatalf("flow %d: %v, verdict %q, %d events", f.ID, f.Class, f.Verdict, len(f.Events))
+		}
+	}
+	if u := a.pks.inUse(); u != 0 {
+		t.Errorf("%d packed verdicts not given back", u)
+	}
+	for k, p := range a.pks.pools {
+		if p == nil {
+			continue
+		}
+		if c := p.(interface{ mappedChunks() int }).mappedChunks(); c > 1 {
+			t.Errorf("class %d (%d bytes): %d chunks still mapped, want at most a spare one", k, pkClasses[k].size, c)
+		}
+	}
+	t.Logf("%d bytes mapped with the verdicts packed, %d after", packedBytes, a.mem.bytes)
+}
+
+// mappedChunks returns how many chunks p has mapped.
+func (p *pool[T]) mappedChunks() int {
+	n := 0
+	for _, ch := range p.chunks {
+		if ch.vals != nil {
+			n++
+		}
+	}
+	return n
 }
