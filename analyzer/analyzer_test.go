@@ -99,6 +99,18 @@ var handshake = []step{
 	{dir: "C>S", flags: ".", seq: 1, ack: 1},
 }
 
+// clientCloses exchanges data after the handshake, then the client closes
+// first and both FINs are acknowledged: a four-way close that leaves the
+// client in TIME_WAIT.
+var clientCloses = []step{
+	{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
+	{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 20},
+	{dir: "C>S", flags: "F.", seq: 11, ack: 21},
+	{dir: "S>C", flags: ".", seq: 21, ack: 12},
+	{dir: "S>C", flags: "F.", seq: 21, ack: 12},
+	{dir: "C>S", flags: ".", seq: 12, ack: 22},
+}
+
 func with(steps ...[]step) []step {
 	var out []step
 	for _, s := range steps {
@@ -119,15 +131,8 @@ func TestClassify(t *testing.T) {
 		verdictHas []string
 	}{
 		{
-			name: "four-way client first",
-			steps: with(handshake, []step{
-				{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
-				{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 20},
-				{dir: "C>S", flags: "F.", seq: 11, ack: 21},
-				{dir: "S>C", flags: ".", seq: 21, ack: 12},
-				{dir: "S>C", flags: "F.", seq: 21, ack: 12},
-				{dir: "C>S", flags: ".", seq: 12, ack: 22},
-			}),
+			name:  "four-way client first",
+			steps: with(handshake, clientCloses),
 			class: ClassFourWay, flags: []string{}, closer: CloserClient,
 			client: StateTimeWait, server: StateClosed,
 			verdictHas: []string{"FIN frame 6", "final ACK (frame 9)", "client 198.18.0.1:40000 holds TIME_WAIT"},

@@ -157,14 +157,7 @@ func TestPackedVerdictsGivenBack(t *testing.T) {
 	var got []*Flow
 	a := New(Config{}, func(f *Flow) { got = append(got, f) })
 	defer a.Close()
-	fourWay := with(handshake, []step{
-		{dir: "C>S", flags: "P.", seq: 1, ack: 1, len: 10},
-		{dir: "S>C", flags: "P.", seq: 1, ack: 11, len: 20},
-		{dir: "C>S", flags: "F.", seq: 11, ack: 21},
-		{dir: "S>C", flags: ".", seq: 21, ack: 12},
-		{dir: "S>C", flags: "F.", seq: 21, ack: 12},
-		{dir: "C>S", flags: ".", seq: 12, ack: 22},
-	})
+	fourWay := with(handshake, clientCloses)
 	start := int64(1e18)
 	var ss []reassembly.Segment
 	for i := range n {
