@@ -157,27 +157,35 @@ func TestWriterMemoryBounded(t *testing.T) {
 }
 
 // TestWriterInStartOrder emits flows between one client and one server,
-// short ones reset or closed with TIME_WAIT, as the analyzer does, and those left at the end in the order they
-// started, as Analyzer.Close does, to a Writer told so (InStartOrder) and
-// to one not told. The reports must be the same; the Writer told must not
-// hold the spans of the flows emitted at the end, which are most of the
-// flows of the last TIME_WAIT length, but sweep them as they come.
+// short ones reset or closed with TIME_WAIT, as the analyzer does, and
+// those left at the end in the order they started, as Analyzer.Close does,
+// to a Writer not told so, one told so (InStartOrder), and one told also
+// the capture's last timestamp. The reports must be the same. The Writers
+// told must not hold the spans of the flows emitted at the end, which are
+// most of the flows of the last TIME_WAIT length, but sweep them as they
+// come; the one told the last timestamp must not keep the ends after it.
 func TestWriterInStartOrder(t *testing.T) {
 	const n = 20000
 	tw := int64(60 * s)
-	// run returns the report, the spans pending after the last flow and
-	// the flows emitted at the end.
-	run := func(told bool) (report string, pend, rest int) {
+	const (
+		notTold = iota
+		told
+		toldLast
+	)
+	// run returns the report, the spans pending and the ends kept after
+	// the last flow, and the flows emitted at the end.
+	run := func(mode int) (report string, pend, ends, rest int) {
 		var out bytes.Buffer
 		w := NewWriter(&out, Text, Options{TimeWait: time.Duration(tw)})
 		r := rand.New(rand.NewPCG(7, 7))
 		var pending dueHeap
-		now := base
+		now, last := base, int64(0)
 		for id := 1; id <= n; id++ {
 			now += r.Int64N(20 * ms)
 			f := &analyzer.Flow{ID: id, Stream: id - 1, Incarnation: 1, Client: ap("198.18.1.1:0"), Server: ap("198.18.200.1:8000"), FirstAt: now}
 			f.Client.Port = uint16(32768 + id%28000)
 			f.LastAt = now + r.Int64N(3*s)
+			last = max(last, f.LastAt)
 			if r.IntN(4) == 0 {
 				f.Class = analyzer.ClassRSTAbort
 				f.Reset = &analyzer.ResetInfo{By: analyzer.Client, Cause: "linger-0 abort"}
@@ -201,43 +209,66 @@ func TestWriterInStartOrder(t *testing.T) {
 			left = append(left, heap.Pop(&pending).(due).f)
 		}
 		slices.SortFunc(left, func(a, b *analyzer.Flow) int { return cmp.Compare(a.ID, b.ID) })
-		if told {
-			w.InStartOrder()
+		switch mode {
+		case told:
+			w.InStartOrder(0)
+		case toldLast:
+			w.InStartOrder(last)
 		}
 		for _, f := range left {
 			if err := w.WriteFlow(f); err != nil {
 				t.Fatal(err)
 			}
 		}
+		count := func(o *occupancy) {
+			pend += len(o.pend)
+			ends += len(o.ends) + len(o.late)
+		}
 		for _, p := range w.find.ports {
-			pend += len(p.occ.pend)
+			count(&p.occ)
 		}
 		for _, c := range w.find.clients {
-			pend += len(c.occ.pend)
+			count(&c.occ)
 		}
 		for _, h := range w.find.tw {
-			pend += len(h.peak.pend)
+			count(&h.peak)
 		}
 		if err := w.Close([]capture.Input{{Name: "x.pcap"}}, analyzer.Stats{}); err != nil {
 			t.Fatal(err)
 		}
-		return out.String(), pend, rest
+		return out.String(), pend, ends, rest
 	}
-	want, pendNot, rest := run(false)
-	got, pendTold, _ := run(true)
+	want, pendNot, _, rest := run(notTold)
+	got, pendTold, endsTold, _ := run(told)
+	gotLast, pendLast, endsLast, _ := run(toldLast)
 	if got != want {
 		t.Errorf("told, the report is\n%s\nnot told, it is\n%s", got, want)
+	}
+	if gotLast != want {
+		t.Errorf("told the last timestamp, the report is\n%s\nnot told, it is\n%s", gotLast, want)
 	}
 	if !strings.Contains(want, "at once") {
 		t.Errorf("the report has no port peak to compare:\n%s", want)
 	}
-	t.Logf("%d flows emitted at the end; spans pending after them: %d told, %d not told", rest, pendTold, pendNot)
+	t.Logf("%d flows emitted at the end; spans pending after them: %d told, %d not told; ends kept: %d told, %d told the last timestamp",
+		rest, pendTold, pendNot, endsTold, endsLast)
 	if pendNot < rest {
 		t.Errorf("not told, %d spans pending after %d flows emitted at the end: the test does not test", pendNot, rest)
 	}
 	// Three occupancies (the pair, the client, the host holding TIME_WAIT)
 	// sweep when their spans pending pass twice those kept and sweepSlack.
-	if limit := 3 * (3*sweepSlack + 8); pendTold > limit {
-		t.Errorf("told, %d spans pending, want at most %d", pendTold, limit)
+	for _, p := range []int{pendTold, pendLast} {
+		if limit := 3 * (3*sweepSlack + 8); p > limit {
+			t.Errorf("told, %d spans pending, want at most %d", p, limit)
+		}
+	}
+	// Told the last timestamp, the occupancies keep the ends of the spans
+	// pending and of the reset flows, which end before it; not the ends of
+	// the TIME_WAITs that outlast the capture.
+	if endsTold < 2*rest {
+		t.Errorf("told, %d ends kept after %d flows emitted at the end: the test does not test", endsTold, rest)
+	}
+	if limit := rest/2 + 3*(3*sweepSlack+8); endsLast > limit {
+		t.Errorf("told the last timestamp, %d ends kept, want at most %d", endsLast, limit)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -99,6 +100,9 @@ type findings struct {
 	// given to the occupancies (see add).
 	startOrder bool
 	horizon    int64
+	// lastStart, when not 0, is a time after which no span starts: the
+	// capture's last timestamp, known once the flows come in start order.
+	lastStart int64
 
 	tw      map[reassembly.Addr]*twHost // TIME_WAIT per host address
 	ports   map[portKey]*portPair       // port occupancy per server endpoint and client address
@@ -308,6 +312,19 @@ func (fs *findings) tw0() time.Duration {
 	return fs.timeWait
 }
 
+// endOf returns the end of a span for the occupancies: end, or
+// math.MaxInt64 when it comes after the last start. Such an end is swept
+// only after every start, where it can no longer change a peak or its
+// time, so the occupancies need not keep it: at the end of a capture
+// that is most of the spans that come, the flows still waiting out
+// TIME_WAIT.
+func (fs *findings) endOf(end int64) int64 {
+	if fs.lastStart != 0 && end > fs.lastStart {
+		return math.MaxInt64
+	}
+	return end
+}
+
 // add records what the findings need from f.
 func (fs *findings) add(f *analyzer.Flow) {
 	tw := int64(fs.tw0())
@@ -330,7 +347,7 @@ func (fs *findings) add(f *analyzer.Flow) {
 			t := group(&fs.tw, h)
 			t.add(f.ID)
 			t.sides[side]++
-			t.peak.add(u-tw, u, horizon)
+			t.peak.add(u-tw, fs.endOf(u), horizon)
 			if fs.plots {
 				if fs.plotTW == nil {
 					fs.plotTW = make(map[reassembly.Addr][]interval)
@@ -340,6 +357,7 @@ func (fs *findings) add(f *analyzer.Flow) {
 			end = max(end, u)
 		}
 	}
+	end = fs.endOf(end)
 	pp := group(&fs.ports, portKey{f.Server, f.Client.Addr})
 	pp.add(f.ID)
 	pp.occ.add(f.FirstAt, end, horizon)

@@ -98,7 +98,10 @@ type step struct {
 }
 
 // add records the span [start, end). No span still to come may end before
-// horizon, which only moves forward.
+// horizon, which only moves forward. A span that ends at math.MaxInt64
+// never ends: it is counted but its end is not kept, as no sweep reaches
+// it (see findings.add, which gives it to the spans that end after the
+// last start).
 func (o *occupancy) add(start, end, horizon int64) {
 	if end <= start {
 		return // open at no time: it changes no count
@@ -107,7 +110,9 @@ func (o *occupancy) add(start, end, horizon int64) {
 		// The sweep passed its start: raise the count from there on, and
 		// count it as open from the horizon.
 		o.raise(start)
-		o.late = append(o.late, max(end, o.done))
+		if end != math.MaxInt64 {
+			o.late = append(o.late, max(end, o.done))
+		}
 		o.cur++
 		o.lates++
 		return
@@ -141,7 +146,9 @@ func (o *occupancy) sweep(upTo int64) {
 	// the late spans and the spans started now (b).
 	b := append(make([]int64, 0, len(o.late)+len(starts)), o.late...)
 	for _, x := range starts {
-		b = append(b, x.end)
+		if x.end != math.MaxInt64 {
+			b = append(b, x.end)
+		}
 	}
 	if !slices.IsSorted(b) {
 		slices.Sort(b)

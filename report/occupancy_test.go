@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -114,6 +115,53 @@ func TestOccupancyExact(t *testing.T) {
 				t.Error("no seed had late spans and no compaction: the case does not test the staircase")
 			}
 		})
+	}
+}
+
+// TestOccupancyNeverEnds checks that spans that end after the last start,
+// given to the occupancy as never ending (math.MaxInt64, as the findings
+// do once they know the capture's last timestamp), give peakOf's answer
+// from their true ends, and that the occupancy keeps none of those ends.
+func TestOccupancyNeverEnds(t *testing.T) {
+	tw := 60 * s
+	for _, eager := range []bool{false, true} {
+		for seed := range uint64(5) {
+			r := rand.New(rand.NewPCG(seed, 2))
+			spans := emittedSpans(r, 5000, 600*s, tw, 0.05)
+			var last int64
+			all := make([]interval, len(spans))
+			for i, e := range spans {
+				last = max(last, e.start)
+				all[i] = e.interval
+			}
+			never := 0
+			for i := range spans {
+				if spans[i].end > last {
+					spans[i].end = math.MaxInt64
+					never++
+				}
+			}
+			if never < 100 {
+				t.Fatalf("seed %d: %d spans end after the last start: the test does not test", seed, never)
+			}
+			var o occupancy
+			late := feed(&o, spans, tw, eager)
+			kept := 0
+			for _, e := range append(slices.Clone(o.ends), o.late...) {
+				if e == math.MaxInt64 {
+					kept++
+				}
+			}
+			gotN, gotAt := o.result()
+			if late > 0 && o.joins > 0 {
+				continue // may differ: see occupancy
+			}
+			wantN, wantAt := peakOfSpans(all)
+			if gotN != wantN || gotAt != wantAt || kept > 0 {
+				t.Errorf("eager %v, seed %d (%d never ending, %d late): got %d at %d with %d never-ending ends kept, want %d at %d and none",
+					eager, seed, never, late, gotN, gotAt, kept, wantN, wantAt)
+			}
+		}
 	}
 }
 

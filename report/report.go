@@ -248,13 +248,18 @@ func (w *Writer) WriteFlow(f *analyzer.Flow) error {
 
 // InStartOrder says that the flows still to come are written in the order
 // they started, as analyzer.Analyzer.Close emits them: none starts before
-// the one written before it. The findings then count their port and
-// TIME_WAIT occupancies up to each flow's start instead of holding the
-// spans of a TIME_WAIT length of flows, which at the end of a capture are
-// all the flows still open. Should the capture's clock have gone back, a
-// flow that starts before the one before it is counted as one that lasted
-// longer than the lag is (see occupancy).
-func (w *Writer) InStartOrder() { w.find.startOrder = true }
+// the one written before it; and, when last is not 0, that none of them
+// has a segment after last, the capture's last timestamp. The findings then
+// count their port and TIME_WAIT occupancies up to each flow's start
+// instead of holding the spans of a TIME_WAIT length of flows, which at
+// the end of a capture are all the flows still open, and keep no end
+// after last. Should the capture's clock have gone back, a flow that
+// starts before the one before it is counted as one that lasted longer
+// than the lag is (see occupancy).
+func (w *Writer) InStartOrder(last int64) {
+	w.find.startOrder = true
+	w.find.lastStart = last
+}
 
 // Close writes what remains (the held text blocks, the summary, the end of
 // the JSON document) with the inputs' final counters and the analyzer's

@@ -314,6 +314,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 
 	var seg reassembly.Segment
 	var readErr error
+	var last int64 // the latest segment's time
 	for writeErr == nil {
 		ok, err := live.Next(&seg)
 		if err != nil {
@@ -323,6 +324,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 			break
 		}
 		if ok {
+			last = max(last, seg.At)
 			a.Add(&seg)
 			if a.Stats().OpenFlows > lo.maxFlows {
 				lr.early = "evicted: --max-flows reached"
@@ -343,7 +345,7 @@ func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io
 	lr.clearStatus()
 	lr.sample(time.Now(), live)
 	if writeErr == nil {
-		w.InStartOrder()
+		w.InStartOrder(last)
 		a.Close()
 	}
 	in := live.Input()

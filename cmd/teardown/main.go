@@ -367,14 +367,14 @@ func analyze(o *options, stdout, stderr io.Writer) (int, error) {
 	if writeErr == nil {
 		// A pcapng file may record when its capture stopped: flows left
 		// half-closed were stuck until then, not only until the last frame.
-		var end int64
+		var end, last int64
 		for _, in := range r.Inputs() {
-			end = max(end, in.EndAt)
+			end, last = max(end, in.EndAt), max(last, in.LastAt)
 		}
 		if end > 0 {
 			a.Advance(end)
 		}
-		w.InStartOrder()
+		w.InStartOrder(last)
 		a.Close()
 	}
 	if err := w.Close(r.Inputs(), a.Stats()); writeErr == nil {
