@@ -222,7 +222,7 @@ func TestWriterInStartOrder(t *testing.T) {
 		}
 		count := func(o *occupancy) {
 			pend += len(o.pend)
-			ends += len(o.ends) + len(o.late)
+			ends += o.ends.n + len(o.late)
 		}
 		for _, p := range w.find.ports {
 			count(&p.occ)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math"
 	"slices"
 	"time"
@@ -69,7 +70,7 @@ const maxSteps = 256
 type occupancy struct {
 	pend  []interval // spans that start at or after done: pend[:kept] by start, the rest in no order
 	kept  int        // len(pend) after the last sweep
-	ends  []int64    // the ends of the spans swept and open at done, in order
+	ends  endList    // the ends of the spans swept and open at done, in order
 	late  []int64    // the ends of the late spans since the last sweep, in no order
 	cur   int        // the spans open at done: len(ends) + len(late)
 	steps []step     // the staircase, in time order, the count never rising
@@ -153,24 +154,27 @@ func (o *occupancy) sweep(upTo int64) {
 	if !slices.IsSorted(b) {
 		slices.Sort(b)
 	}
-	a := o.ends
+	a := &o.ends
 	for i := 0; i < len(starts); {
 		t := starts[i].start
-		a, b = o.endThrough(a, b, t)
+		b = o.endThrough(a, b, t)
 		before := o.cur
 		for ; i < len(starts) && starts[i].start == t; i++ {
 			o.cur++
 		}
 		o.rise(t, before)
 	}
-	a, b = o.endThrough(a, b, upTo-1)
+	b = o.endThrough(a, b, upTo-1)
 	o.done = upTo
 	o.late = nil
 	if o.final {
-		o.ends, o.pend = nil, nil
+		o.ends, o.pend = endList{}, nil
 		return
 	}
-	o.ends = mergeEnds(o.ends, a, b)
+	if len(b) > 0 || a.off > len(a.b)/2 {
+		// New ends, or more than half the list's bytes swept: a new list.
+		o.ends = mergeEnds(a, b)
+	}
 	o.pend = o.pend[:copy(o.pend, o.pend[n:])]
 	o.kept = len(o.pend)
 	// A burst does not keep its memory: an array more than twice what the
@@ -189,23 +193,23 @@ func (o *occupancy) begin() {
 }
 
 // endThrough counts the ends in a and b, both in order, at or before t,
-// and returns what is left of them.
-func (o *occupancy) endThrough(a, b []int64, t int64) ([]int64, []int64) {
+// and returns what is left of b (a loses them itself).
+func (o *occupancy) endThrough(a *endList, b []int64, t int64) []int64 {
 	for {
 		var u int64
 		switch {
-		case len(a) > 0 && (len(b) == 0 || a[0] <= b[0]):
-			u = a[0]
+		case a.n > 0 && (len(b) == 0 || a.head <= b[0]):
+			u = a.head
 		case len(b) > 0:
 			u = b[0]
 		default:
-			return a, b
+			return b
 		}
 		if u > t {
-			return a, b
+			return b
 		}
 		k := 0
-		for ; len(a) > 0 && a[0] == u; a = a[1:] {
+		for ; a.n > 0 && a.head == u; a.pop() {
 			k++
 		}
 		for ; len(b) > 0 && b[0] == u; b = b[1:] {
@@ -356,23 +360,7 @@ func (o *occupancy) result() (n int, at int64) {
 }
 
 // held returns how many spans, ends and steps o holds.
-func (o *occupancy) held() int { return len(o.pend) + len(o.ends) + len(o.late) + len(o.steps) }
-
-// mergeSorted returns the elements of a and b, each in the order of cmp,
-// in that order, in a new slice of at least capacity c.
-func mergeSorted[T any](a, b []T, cmp func(T, T) int, c int) []T {
-	out := make([]T, 0, max(c, len(a)+len(b)))
-	for len(a) > 0 && len(b) > 0 {
-		if cmp(b[0], a[0]) < 0 {
-			out = append(out, b[0])
-			b = b[1:]
-		} else {
-			out = append(out, a[0])
-			a = a[1:]
-		}
-	}
-	return append(append(out, a...), b...)
-}
+func (o *occupancy) held() int { return len(o.pend) + o.ends.n + len(o.late) + len(o.steps) }
 
 // mergeRuns sorts s, whose s[:k] and s[k:] are each in the order of cmp,
 // in place but for a copy of s[:k].
@@ -392,25 +380,62 @@ func mergeRuns[T any](s []T, k int, cmp func(T, T) int) {
 	copy(s[w:], a) // what is left of b is in place
 }
 
-// mergeEnds returns a and b, both in order and a the tail of ends, in
-// order, in ends' array if it has room.
-func mergeEnds(ends, a, b []int64) []int64 {
-	n := len(a) + len(b)
-	if cap(ends) < n {
-		return mergeSorted(a, b, cmp.Compare[int64], n+n/4)
-	}
-	a = ends[:copy(ends, a)]
-	out := ends[:n]
-	for i, j, k := len(a)-1, len(b)-1, n-1; j >= 0; k-- {
-		if i >= 0 && a[i] > b[j] {
-			out[k] = a[i]
-			i--
+// mergeEnds returns the ends in a and b, both in order, in order, in a new
+// list.
+func mergeEnds(a *endList, b []int64) endList {
+	out := endList{b: make([]byte, 0, len(a.b)-a.off+3*len(b)+8)}
+	for a.n > 0 && len(b) > 0 {
+		if b[0] < a.head {
+			out.push(b[0])
+			b = b[1:]
 		} else {
-			out[k] = b[j]
-			j--
+			out.push(a.head)
+			a.pop()
 		}
 	}
-	return shrink(out)
+	for ; a.n > 0; a.pop() {
+		out.push(a.head)
+	}
+	for _, v := range b {
+		out.push(v)
+	}
+	return out
+}
+
+// endList is a list of times in order, kept as the differences between
+// them, in varints: the ends of the spans open at the sweep, which are a
+// TIME_WAIT length of connections, take two to four bytes each instead of
+// eight.
+type endList struct {
+	b    []byte // b[off:]: the uvarint difference of each element but the first from the one before it
+	off  int
+	n    int   // elements
+	head int64 // the first element, when n > 0
+	last int64 // the last element, when n > 0
+}
+
+// push appends v, which is no less than the last element.
+func (l *endList) push(v int64) {
+	if l.n == 0 {
+		l.b, l.off, l.head = l.b[:0], 0, v
+	} else {
+		// v >= last: the difference fits in a uint64 even across 0.
+		l.b = binary.AppendUvarint(l.b, uint64(v)-uint64(l.last))
+	}
+	l.last = v
+	l.n++
+}
+
+// pop drops the first element.
+func (l *endList) pop() {
+	l.n--
+	if l.n == 0 {
+		l.b, l.off = l.b[:0], 0
+		return
+	}
+	d, k := binary.Uvarint(l.b[l.off:])
+	l.head = int64(uint64(l.head) + d)
+	l.off += k
 }
 
 // shrink gives s a smaller array when it uses less than a quarter of a

@@ -147,7 +147,7 @@ func TestOccupancyNeverEnds(t *testing.T) {
 			var o occupancy
 			late := feed(&o, spans, tw, eager)
 			kept := 0
-			for _, e := range append(slices.Clone(o.ends), o.late...) {
+			for _, e := range append(o.ends.all(), o.late...) {
 				if e == math.MaxInt64 {
 					kept++
 				}
@@ -303,6 +303,74 @@ func TestMergeRuns(t *testing.T) {
 		mergeRuns(s, k, cmp.Compare[int64])
 		if !slices.Equal(s, want) {
 			t.Fatalf("runs of %d and %d: got %v, want %v", k, n, s, want)
+		}
+	}
+}
+
+// all returns the elements of l.
+func (l endList) all() []int64 {
+	var out []int64
+	for ; l.n > 0; l.pop() {
+		out = append(out, l.head)
+	}
+	return out
+}
+
+// TestEndList pushes times in order, some far apart, negative, or at the
+// ends of int64, pops some, merges the rest with more, and compares with
+// a sorted slice at each step.
+func TestEndList(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for round := range 200 {
+		var l endList
+		var want []int64
+		v := r.Int64N(1<<40) - 1<<39
+		switch round % 4 {
+		case 1:
+			v = math.MinInt64
+		case 2:
+			v = math.MaxInt64 - 1<<20
+		}
+		for range r.IntN(300) {
+			next := v
+			switch r.IntN(8) {
+			case 0: // the same time again
+			case 1:
+				next += r.Int64N(1 << 50) // far apart
+			default:
+				next += r.Int64N(1 << 20)
+			}
+			if next < v {
+				break // past MaxInt64
+			}
+			v = next
+			l.push(v)
+			want = append(want, v)
+		}
+		drop := r.IntN(len(want) + 1)
+		for range drop {
+			l.pop()
+		}
+		want = want[drop:]
+		if got := l.all(); !slices.Equal(got, want) || l.n != len(want) {
+			t.Fatalf("round %d: after %d pops got %v (n %d), want %v", round, drop, got, l.n, want)
+		}
+		more := make([]int64, r.IntN(100))
+		for i := range more {
+			more[i] = r.Int64()
+			if r.IntN(2) == 0 && len(want) > 0 {
+				more[i] = want[r.IntN(len(want))]
+			}
+		}
+		slices.Sort(more)
+		m := mergeEnds(&l, more)
+		want = append(want, more...)
+		slices.Sort(want)
+		if got := m.all(); !slices.Equal(got, want) || m.n != len(want) {
+			t.Fatalf("round %d: merged got %v, want %v", round, got, want)
+		}
+		if l.n != 0 {
+			t.Fatalf("round %d: the merged list still has %d", round, l.n)
 		}
 	}
 }
