@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchgen builds the large capture of teardown's speed and memory
 // benchmark: hundreds of thousands of short TCP connections made by real
 // Linux kernels in two network namespaces joined by a plain veth pair (no

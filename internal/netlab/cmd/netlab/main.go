@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command netlab regenerates teardown's capture lab: real captures of every
 // way a TCP connection ends, made by Linux kernels in network namespaces,
 // each with its NAME.expect.json. It needs root.
