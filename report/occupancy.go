@@ -171,10 +171,18 @@ func (o *occupancy) sweep(upTo int64) {
 		o.ends, o.pend = endList{}, nil
 		return
 	}
-	if len(b) > 0 || a.off > len(a.b)/2 {
-		// New ends, or more than half the list's bytes swept: a new list.
+	switch {
+	case len(b) == 0:
+	case a.n == 0 || b[0] >= a.last:
+		// Connections of about the same length end in the order they
+		// started: the new ends mostly come after the others.
+		for _, v := range b {
+			a.push(v)
+		}
+	default:
 		o.ends = mergeEnds(a, b)
 	}
+	o.ends.compact()
 	o.pend = o.pend[:copy(o.pend, o.pend[n:])]
 	o.kept = len(o.pend)
 	// A burst does not keep its memory: an array more than twice what the
@@ -424,6 +432,22 @@ func (l *endList) push(v int64) {
 	}
 	l.last = v
 	l.n++
+}
+
+// compact drops the bytes of the elements popped once they are more than
+// half the list's, and gives the list a smaller array when it uses less
+// than a quarter of a large one.
+func (l *endList) compact() {
+	if l.off <= len(l.b)/2 {
+		return
+	}
+	rest := l.b[l.off:]
+	if cap(l.b) > 4096 && len(rest) < cap(l.b)/4 {
+		l.b = append(make([]byte, 0, 2*len(rest)), rest...)
+	} else {
+		l.b = l.b[:copy(l.b, rest)]
+	}
+	l.off = 0
 }
 
 // pop drops the first element.

@@ -317,8 +317,8 @@ func (l endList) all() []int64 {
 }
 
 // TestEndList pushes times in order, some far apart, negative, or at the
-// ends of int64, pops some, merges the rest with more, and compares with
-// a sorted slice at each step.
+// ends of int64, pops some, compacts the list or not, merges the rest with
+// more, and compares with a sorted slice at each step.
 func TestEndList(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	for round := range 200 {
@@ -352,6 +352,9 @@ func TestEndList(t *testing.T) {
 			l.pop()
 		}
 		want = want[drop:]
+		if round%2 == 0 {
+			l.compact()
+		}
 		if got := l.all(); !slices.Equal(got, want) || l.n != len(want) {
 			t.Fatalf("round %d: after %d pops got %v (n %d), want %v", round, drop, got, l.n, want)
 		}
