@@ -249,7 +249,12 @@ func (a *Analyzer) setPacked(c *core, r *Flow) {
 
 // packed returns the verdict of c, which has one, unpacked into new
 // buffers.
-func (a *Analyzer) packed(c *core) *Flow { return unpackFlow(a.pks.get(c.pki), nil, &a.dict) }
+func (a *Analyzer) packed(c *core) *Flow {
+	r, f := new(Flow), a.view(c)
+	f.coreInto(r)
+	unpackFlow(a.pks.get(c.pki), r, nil, &a.dict)
+	return r
+}
 
 // dropPacked forgets the verdict of c, if it has one.
 func (a *Analyzer) dropPacked(c *core) {
@@ -603,7 +608,9 @@ func (a *Analyzer) emitNow(c *core) {
 	var res *Flow
 	switch f := a.view(c); {
 	case c.pki != 0:
-		res = unpackFlow(a.pks.get(c.pki), a.reuse(), &a.dict)
+		res = a.reuse().flowOf()
+		f.coreInto(res)
+		unpackFlow(a.pks.get(c.pki), res, a.reuse(), &a.dict)
 		a.dropPacked(c)
 	case c.has(cbHasSum):
 		res = f.rebuild()

@@ -132,7 +132,8 @@ func TestPackedOutlivesBlock(t *testing.T) {
 	f := &Flow{ID: 1, Verdict: "The client reset.", Events: []Event{{Notes: []string{"a note of no table"}}},
 		Decisive: map[string]FrameRef{"a name of no table": {Frame: 3}}}
 	ref := s.put(0, packFlow(nil, f, &d))
-	got := unpackFlow(s.get(ref), nil, &d)
+	got := withCore(f)
+	unpackFlow(s.get(ref), got, nil, &d)
 	s.drop(ref)
 	g := &Flow{ID: 2, Verdict: "The server reset.", Events: []Event{{Notes: []string{"x note of no table"}}},
 		Decisive: map[string]FrameRef{"x name of no table": {Frame: 4}}}

@@ -92,10 +92,7 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 	var r *Flow // the verdict in full, when it is kept packed
 	if f.pki != 0 {
 		r = f.a.packed(f.core)
-		defer func() {
-			f.sync(r)
-			f.a.setPacked(f.core, r)
-		}()
+		defer f.a.setPacked(f.core, r)
 	}
 	if f.isCopy(s, from) {
 		if f.copies < math.MaxInt32 { // saturates; no real capture gets there
@@ -124,15 +121,6 @@ func (f *flow) addSettled(s *reassembly.Segment, src reassembly.AddrPort) {
 		// the 2 MSL timer.
 		f.twStart[from] = s.At
 	}
-}
-
-// sync brings r, the kept verdict of a settled flow, up to date with the
-// core (a Flow rebuilt at emission is anyway).
-func (f *flow) sync(r *Flow) {
-	var c Flow
-	f.coreInto(&c)
-	r.Last, r.LastAt, r.Packets, r.Bytes = c.Last, c.LastAt, c.Packets, c.Bytes
-	r.FinalState, r.TimeWaitUntil, r.CaptureCopies = c.FinalState, c.TimeWaitUntil, c.CaptureCopies
 }
 
 // amend adds a clause to a settled flow's verdict r (when it has one).
