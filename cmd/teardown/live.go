@@ -206,7 +206,6 @@ type liveRun struct {
 // final, then finishes every open flow and writes the summary. A stop by
 // signal is a normal end: the exit status is 0 (or 1 for --fail-on).
 func runLive(ctx context.Context, o *options, lo *liveOptions, stdout, stderr io.Writer) (int, error) {
-	setGC(o)
 	warnings := 0
 	warn := func(w capture.Warning) {
 		warnings++

@@ -31,27 +31,14 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// setGC sets how far the heap may grow between collections, unless the
-// GOGC environment variable says. The flows live outside the heap; what is
-// left is mostly the report's counters and occupancies, without pointers,
-// which the collector marks quickly. When only the flows that are neither
-// four-way nor open are printed (text), the heap changes slowly: collecting
-// at 1.25 times the live heap instead of 1.5 saves 3.5 MiB on the
-// benchmark capture (scripts/bench.sh) for about 1% of the time. With every
-// flow in full each verdict allocates: 1.5 times instead of Go's 2 saves 9
-// MiB for 7% of the time, and 1.25 would cost 5 to 10% more.
-func setGC(o *options) {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
-	if o.format == report.Text && !o.all {
-		debug.SetGCPercent(25)
-	} else {
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly flows waiting out TIME_WAIT, long-lived and
+		// few pointers: collecting at 1.5x the live heap instead of 2x
+		// costs about 10% more time and saves a third of the memory
+		// (scripts/bench.sh).
 		debug.SetGCPercent(50)
 	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit statuses.
@@ -310,7 +297,6 @@ func startCPUProfile(path string) (stop func() error, err error) {
 // exit status, or an error for a fatal input or output problem (after
 // writing the report of what could be read).
 func analyze(o *options, stdout, stderr io.Writer) (int, error) {
-	setGC(o)
 	warnings := 0
 	warn := func(w capture.Warning) {
 		warnings++
