@@ -314,15 +314,6 @@ func (u *unpacker) byte() byte {
 	return c
 }
 
-func (u *unpacker) bytes(n int) []byte {
-	if n > len(u.b) {
-		n = len(u.b)
-	}
-	p := u.b[:n]
-	u.b = u.b[n:]
-	return p
-}
-
 func (u *unpacker) string() string {
 	n := int(u.uvarint())
 	at := len(u.s) - len(u.b)

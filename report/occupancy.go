@@ -72,7 +72,7 @@ type occupancy struct {
 	kept  int        // len(pend) after the last sweep
 	ends  endList    // the ends of the spans swept and open at done, in order
 	late  []int64    // the ends of the late spans since the last sweep, in no order
-	cur   int        // the spans open at done: len(ends) + len(late)
+	cur   int        // the spans open at done: ends.n, len(late) and those that never end
 	steps []step     // the staircase, in time order, the count never rising
 	done  int64      // the events before done are swept
 	swept bool
@@ -101,7 +101,7 @@ type step struct {
 // add records the span [start, end). No span still to come may end before
 // horizon, which only moves forward. A span that ends at math.MaxInt64
 // never ends: it is counted but its end is not kept, as no sweep reaches
-// it (see findings.add, which gives it to the spans that end after the
+// it (see findings.endOf, which gives it to the spans that end after the
 // last start).
 func (o *occupancy) add(start, end, horizon int64) {
 	if end <= start {
@@ -388,8 +388,8 @@ func mergeRuns[T any](s []T, k int, cmp func(T, T) int) {
 	copy(s[w:], a) // what is left of b is in place
 }
 
-// mergeEnds returns the ends in a and b, both in order, in order, in a new
-// list.
+// mergeEnds returns, in a new list and in order, the ends of a and of b,
+// each in order already.
 func mergeEnds(a *endList, b []int64) endList {
 	out := endList{b: make([]byte, 0, len(a.b)-a.off+3*len(b)+8)}
 	for a.n > 0 && len(b) > 0 {
