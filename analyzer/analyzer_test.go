@@ -528,7 +528,7 @@ func TestLongFlowOrdinals(t *testing.T) {
 		ss[i].Frame = int64(i + 1)
 		if i == 3 {
 			k, _ := reassembly.KeyOf(&ss[i])
-			a.tuples.get(&k).cur.n += skipped
+			a.tuples.get(&k).cur.det.n += skipped
 		}
 		a.Add(&ss[i])
 	}

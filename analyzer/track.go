@@ -154,7 +154,6 @@ type core struct {
 	// recycled, so that the flows waiting out TIME_WAIT stay small; later
 	// segments only amend the verdict (see addSettled).
 	det *detail // outside the Go heap too; nil once settled
-	n   int64   // segments seen: a live capture can see more than 2³¹ on one flow
 
 	firstFile, lastFile int32
 	inc                 int32 // incarnation of the tuple: 1, 2, ...
@@ -253,6 +252,11 @@ type detailHead struct {
 	tail   *tailRing
 	ntail  int
 	hasPre [2]bool
+
+	// n counts the segments seen, the ordinal of the next timeline event
+	// (a live capture can see more than 2³¹ on one flow). Once the flow
+	// has settled nothing reads it, so it lives here, not in the core.
+	n int64
 }
 
 // rareEvidence is the part of a detail that most flows never write: FINs
@@ -508,12 +512,15 @@ func (f *flow) oldSegment(old *core, s *reassembly.Segment, src reassembly.AddrP
 	f.keep(r, true)
 }
 
-// touch updates the flow's first/last bookkeeping.
-func (f *core) touch(s *reassembly.Segment) {
-	if f.n == 0 {
-		f.firstFrame, f.firstFile, f.firstAt = s.Frame, int32(s.File), s.At
+// touch updates the flow's first/last bookkeeping and, while it has its
+// detail, counts the segment.
+func (f *flow) touch(s *reassembly.Segment) {
+	if d := f.d; d != nil {
+		if d.n == 0 {
+			f.firstFrame, f.firstFile, f.firstAt = s.Frame, int32(s.File), s.At
+		}
+		d.n++
 	}
-	f.n++
 	f.lastFrame, f.lastFile, f.lastAt = s.Frame, int32(s.File), s.At
 }
 
@@ -522,7 +529,7 @@ func (f *core) touch(s *reassembly.Segment) {
 func (f *flow) mkRec(s *reassembly.Segment, side Side, n note) rec {
 	hs, hr := &f.h[side], &f.h[side.Other()]
 	r := rec{
-		at: s.At, frame: s.Frame, file: int32(s.File), idx: f.n,
+		at: s.At, frame: s.Frame, file: int32(s.File), idx: f.d.n,
 		seq: reassembly.Seq(hs.Rel(s.Seq)), len: s.Len, win: uint32(s.Win),
 		tsval: s.TSval, tsecr: s.TSecr, hasTS: s.HasTS, flags: s.Flags, from: side, notes: n,
 		cs: f.st[Client], ss: f.st[Server],
@@ -583,7 +590,7 @@ func (f *flow) add(s *reassembly.Segment, src reassembly.AddrPort, a *Analyzer) 
 	}
 	var n note
 	kind := hs.Sent(s, hr.Win, hr.Started)
-	important := f.n <= 3
+	important := f.d.n <= 3
 	if kind&reassembly.KindRetransmission != 0 && s.Flags&reassembly.FlagFIN == 0 {
 		n |= noteRetransmission
 	}
