@@ -7,8 +7,8 @@ import (
 
 // pkStore keeps the packed verdicts of settled flows (see packFlow)
 // outside the Go heap. When every flow is wanted in full (json, ndjson)
-// they are most of what the flows waiting out their TIME_WAIT hold, a
-// third of a kilobyte each; as strings on the heap they would also raise
+// they are the largest part of what the flows waiting out their TIME_WAIT
+// hold, about 270 bytes each; as strings on the heap they would also raise
 // the collector's heap goal by half their size (GOGC=50). A verdict is
 // copied, after its 2-byte length, into a block of the smallest size class
 // that holds both; the classes are 32 bytes apart up to 512 and then about
