@@ -5,8 +5,9 @@
 // at the peak (BenchmarkPeakHeap). Two benchmarks without any analysis
 // put the figures in scale: the reference program issue 3 quotes
 // (BenchmarkReference: pcapgo, DecodingLayerParser, a Go map of flows) and
-// the same map over teardown's reader (BenchmarkFloor). scripts/bench.sh builds that capture, runs
-// these benchmarks and times the teardown command against tshark.
+// the same map over teardown's reader (BenchmarkFloor). scripts/bench.sh
+// builds that capture, runs these benchmarks and times the teardown
+// command against tshark.
 //
 //	go run ./internal/netlab/cmd/benchgen   # as root, writes /tmp/teardown-bench/big.pcap
 //	go test ./bench -run '^$' -bench . -benchtime 3x
